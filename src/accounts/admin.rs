@@ -1,0 +1,225 @@
+//! Administration: list users, change roles, disable accounts, read the audit trail. Admins only.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::audit;
+use super::views::{AdminUserView, Page, decode_cursor, encode_cursor};
+use crate::auth::extract::AuthUser;
+use crate::auth::policy::{Action, authorize};
+use crate::domain::{Role, rfc3339};
+use crate::error::{AppError, Problem, Result};
+use crate::http::client_ip::RequestMeta;
+use crate::http::extract::{AppJson, AppPath, AppQuery};
+use crate::state::AppState;
+use crate::store::{self, users::AdminChange};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(update_user))
+        .routes(routes!(list_audit))
+}
+
+fn page_limit(limit: Option<i64>) -> Result<i64> {
+    match limit {
+        None => Ok(20),
+        Some(n) if (1..=100).contains(&n) => Ok(n),
+        Some(_) => Err(AppError::invalid("limit", "must be between 1 and 100")),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct UserQuery {
+    role: Option<Role>,
+    /// Substring of username, email or display name.
+    q: Option<String>,
+    cursor: Option<String>,
+    /// 1–100, default 20.
+    limit: Option<i64>,
+}
+
+/// List users, oldest first, with cursor pagination.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(UserQuery),
+    responses(
+        (status = 200, body = Page<AdminUserView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_users(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    AppQuery(q): AppQuery<UserQuery>,
+) -> Result<Json<Page<AdminUserView>>> {
+    authorize(&actor, Action::ManageUsers)?;
+    let limit = page_limit(q.limit)?;
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let filter = store::users::ListFilter {
+        role: q.role,
+        text,
+        after_id: after.as_deref(),
+        limit: limit + 1,
+    };
+    let mut rows = store::users::list(&state.db, filter).await?;
+    let next_cursor = (rows.len() as i64 > limit).then(|| {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(&r.id))
+    });
+    Ok(Json(Page {
+        items: rows.iter().map(AdminUserView::from).collect(),
+        next_cursor: next_cursor.flatten(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateUserRequest {
+    role: Option<Role>,
+    disabled: Option<bool>,
+}
+
+/// Change a user's role or disable/enable them. Takes effect on that user's next request. The last
+/// active admin cannot be demoted or disabled.
+#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = UpdateUserRequest,
+    responses(
+        (status = 200, body = AdminUserView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`last_admin`"),
+    ))]
+async fn update_user(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    actor: AuthUser,
+    AppPath(id): AppPath<String>,
+    AppJson(req): AppJson<UpdateUserRequest>,
+) -> Result<Json<AdminUserView>> {
+    authorize(&actor, Action::ManageUsers)?;
+    if req.role.is_none() && req.disabled.is_none() {
+        return Err(AppError::invalid("role", "give role and/or disabled"));
+    }
+    let before = store::users::find_by_id(&state.db, &id).await?;
+    let row = match store::users::admin_update(&state.db, &id, req.role, req.disabled).await? {
+        AdminChange::Updated(row) => row,
+        AdminChange::NotFound => {
+            return Err(AppError::NotFound {
+                code: "user_not_found",
+                detail: "No such user.",
+            });
+        }
+        AdminChange::LastAdmin => {
+            return Err(AppError::Conflict {
+                code: "last_admin",
+                detail: "The last active admin cannot be demoted or disabled.",
+                field: None,
+            });
+        }
+    };
+    if row.disabled_at.is_some() {
+        store::sessions::revoke_all(&state.db, &row.id, None, "disabled").await?;
+    }
+    if let Some(before) = before {
+        if before.role != row.role {
+            let details = serde_json::json!({ "from": before.role, "to": row.role });
+            audit(
+                &state,
+                &meta,
+                "role_changed",
+                Some(&actor.user_id),
+                Some(&row.id),
+                details,
+            )
+            .await;
+        }
+        if before.disabled_at.is_some() != row.disabled_at.is_some() {
+            let kind = if row.disabled_at.is_some() {
+                "user_disabled"
+            } else {
+                "user_enabled"
+            };
+            audit(
+                &state,
+                &meta,
+                kind,
+                Some(&actor.user_id),
+                Some(&row.id),
+                serde_json::json!({}),
+            )
+            .await;
+        }
+    }
+    Ok(Json(AdminUserView::from(&row)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    kind: Option<String>,
+    /// Events where this user is actor or target.
+    user_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AuditView {
+    id: String,
+    kind: String,
+    actor_id: Option<String>,
+    target_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    details: serde_json::Value,
+    created_at: String,
+}
+
+/// The security audit trail, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", security(("bearer" = [])), params(AuditQuery),
+    responses(
+        (status = 200, body = Page<AuditView>),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_audit(
+    State(state): State<AppState>,
+    actor: AuthUser,
+    AppQuery(q): AppQuery<AuditQuery>,
+) -> Result<Json<Page<AuditView>>> {
+    authorize(&actor, Action::ReadAudit)?;
+    let limit = page_limit(q.limit)?;
+    let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let filter = store::audit::ListFilter {
+        kind: q.kind.as_deref(),
+        user_id: q.user_id.as_deref(),
+        before_id: before.as_deref(),
+        limit: limit + 1,
+    };
+    let mut rows = store::audit::list(&state.db, filter).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| encode_cursor(&r.id))
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| AuditView {
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            created_at: rfc3339(r.created_at),
+            id: r.id,
+            kind: r.kind,
+            actor_id: r.actor_id,
+            target_id: r.target_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+        })
+        .collect();
+    Ok(Json(Page { items, next_cursor }))
+}

@@ -1,0 +1,465 @@
+//! Registration, sign-in, refresh and sign-out.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::views::{TokenResponse, UserView};
+use super::{audit, cookies, limit};
+use crate::auth::extract::AuthUser;
+use crate::auth::secrets;
+use crate::domain::{DisplayName, Email, Password, Role, Username};
+use crate::error::{AppError, FieldErrors, Problem, Result};
+use crate::http::client_ip::RequestMeta;
+use crate::http::extract::AppJson;
+use crate::state::AppState;
+use crate::store::{self, sessions::Rotation, users::UserRow};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh_session))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(jwks))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RegisterRequest {
+    /// 3–32 characters of a-z, 0-9 and `_`; case-insensitive.
+    username: String,
+    email: String,
+    /// 8–128 characters.
+    password: String,
+    display_name: Option<String>,
+}
+
+const INVALID_CREDENTIALS: AppError = AppError::Unauthorized {
+    code: "invalid_credentials",
+    detail: "The login or password is incorrect.",
+};
+
+/// Create an account and sign in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, body = TokenResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body or unknown field"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`email_taken` or `username_taken`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Validation failed"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn register(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    AppJson(req): AppJson<RegisterRequest>,
+) -> Result<Response> {
+    let limits = &state.settings.limits;
+    limit(
+        &state,
+        &format!("register:ip:{}", meta.ip),
+        limits.register_per_ip,
+    )?;
+
+    let mut errors = FieldErrors::new();
+    let mut field = |name: &str, msg: &str| {
+        errors
+            .entry(name.to_owned())
+            .or_default()
+            .push(msg.to_owned())
+    };
+    let username = Username::parse(&req.username)
+        .map_err(|m| field("username", m))
+        .ok();
+    let email = Email::parse(&req.email).map_err(|m| field("email", m)).ok();
+    let password = Password::parse(&req.password, username.as_ref().map(Username::as_str))
+        .map_err(|m| field("password", m))
+        .ok();
+    let display_name = match req.display_name.as_deref() {
+        Some(d) => DisplayName::parse(d)
+            .map_err(|m| field("display_name", m))
+            .ok(),
+        None => None,
+    };
+    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+        return Err(AppError::invalid_fields(errors));
+    };
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    limit(
+        &state,
+        &format!("register:email:{email}"),
+        limits.register_per_ip,
+    )?;
+
+    let hash = state.hasher.hash(password.expose()).await?;
+    let new = store::users::NewUser {
+        username: username.as_str(),
+        email: email.as_str(),
+        password_hash: &hash,
+        display_name: display_name.as_ref().map(DisplayName::as_str),
+        role: Role::User,
+    };
+    let user = store::users::insert(&state.db, new)
+        .await
+        .map_err(|e| match e {
+            store::users::InsertError::EmailTaken => AppError::Conflict {
+                code: "email_taken",
+                detail: "An account with this email already exists.",
+                field: Some("email"),
+            },
+            store::users::InsertError::UsernameTaken => AppError::Conflict {
+                code: "username_taken",
+                detail: "This username is taken.",
+                field: Some("username"),
+            },
+            store::users::InsertError::Db(e) => e.into(),
+        })?;
+    audit(
+        &state,
+        &meta,
+        "register",
+        Some(&user.id),
+        Some(&user.id),
+        serde_json::json!({}),
+    )
+    .await;
+    let (body, _) = start_session(&state, &user, &meta, false).await?;
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    /// Email address or username.
+    login: String,
+    password: String,
+    /// Keep the refresh token in an HttpOnly cookie instead of the body (browser clients).
+    #[serde(default)]
+    refresh_cookie: bool,
+}
+
+/// Sign in with email or username.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_credentials`, the same for unknown, wrong and disabled"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    jar: CookieJar,
+    AppJson(req): AppJson<LoginRequest>,
+) -> Result<Response> {
+    let limits = &state.settings.limits;
+    limit(
+        &state,
+        &format!("login:ip:{}", meta.ip),
+        limits.login_per_ip,
+    )?;
+    let login = req.login.trim().to_lowercase();
+    if login.is_empty() || login.len() > 254 || req.password.len() > 1024 {
+        return Err(INVALID_CREDENTIALS);
+    }
+    // Failure throttles are keyed by the login as typed (normalised), so unknown accounts are throttled
+    // exactly like real ones and the answer never reveals which exist.
+    let per_account = format!("loginfail:acct:{login}");
+    let per_account_ip = format!("loginfail:acctip:{login}:{}", meta.ip);
+    for (key, rate) in [
+        (&per_account_ip, limits.login_failures_per_account_ip),
+        (&per_account, limits.login_failures_per_account),
+    ] {
+        state
+            .limiter
+            .peek(key, rate)
+            .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+    }
+    let user = if login.contains('@') {
+        store::users::find_by_email(&state.db, &login).await?
+    } else {
+        store::users::find_by_username(&state.db, &login).await?
+    };
+    let attempt = crate::domain::password::normalise_attempt(&req.password);
+    let verified = state
+        .hasher
+        .verify(&attempt, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    let user = match user {
+        Some(u) if verified && u.is_active() => u,
+        other => {
+            let _ = state
+                .limiter
+                .hit(&per_account_ip, limits.login_failures_per_account_ip);
+            let _ = state
+                .limiter
+                .hit(&per_account, limits.login_failures_per_account);
+            let target = other.as_ref().map(|u| u.id.as_str());
+            audit(
+                &state,
+                &meta,
+                "login_failed",
+                None,
+                target,
+                serde_json::json!({ "login": login }),
+            )
+            .await;
+            return Err(INVALID_CREDENTIALS);
+        }
+    };
+    audit(
+        &state,
+        &meta,
+        "login",
+        Some(&user.id),
+        Some(&user.id),
+        serde_json::json!({ "cookie": req.refresh_cookie }),
+    )
+    .await;
+    let (mut body, refresh) = start_session(&state, &user, &meta, req.refresh_cookie).await?;
+    if req.refresh_cookie {
+        body.refresh_token = None;
+        let jar = cookies::with_refresh(
+            jar,
+            refresh,
+            state.settings.auth.session_absolute_secs as i64,
+        );
+        return Ok((jar, Json(body)).into_response());
+    }
+    Ok(Json(body).into_response())
+}
+
+/// Creates a session and returns the token response plus the raw refresh token.
+async fn start_session(
+    state: &AppState,
+    user: &UserRow,
+    meta: &RequestMeta,
+    cookie_mode: bool,
+) -> Result<(TokenResponse, String)> {
+    let auth = &state.settings.auth;
+    let refresh = secrets::generate();
+    let csrf = cookie_mode.then(secrets::generate);
+    let csrf_hash = csrf.as_deref().map(secrets::hash);
+    let new = store::sessions::NewSession {
+        user_id: &user.id,
+        ip: Some(&meta.ip),
+        user_agent: meta.user_agent.as_deref(),
+        idle_ms: (auth.session_idle_secs * 1000) as i64,
+        absolute_ms: (auth.session_absolute_secs * 1000) as i64,
+        csrf_hash: csrf_hash.as_deref(),
+    };
+    let session_id = store::sessions::create(&state.db, new, &secrets::hash(&refresh)).await?;
+    let access = state.keys.issue(&user.id, &session_id, user.role())?;
+    let body = TokenResponse {
+        user: UserView::from(user),
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.keys.ttl_secs(),
+        refresh_token: Some(refresh.clone()),
+        csrf_token: csrf,
+    };
+    Ok((body, refresh))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    /// Omit in cookie mode; then `X-CSRF-Token` is required.
+    refresh_token: Option<String>,
+}
+
+/// Exchange a refresh token for a new access token and a new refresh token. The old refresh token
+/// stops working; presenting it again revokes the whole session.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body(content = Option<RefreshRequest>),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_refresh_token` or `refresh_token_reused`"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "`csrf_failed` in cookie mode"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn refresh_session(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let limits = &state.settings.limits;
+    limit(
+        &state,
+        &format!("refresh:ip:{}", meta.ip),
+        limits.refresh_per_ip,
+    )?;
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let req: RefreshRequest =
+            serde_json::from_slice(&body).map_err(|_| AppError::BadRequest {
+                code: "invalid_body",
+                detail: "Expected {\"refresh_token\": \"…\"}.".into(),
+            })?;
+        req.refresh_token
+    };
+    let cookie_mode = from_body.is_none();
+    let token = match from_body {
+        Some(t) => t,
+        None => jar
+            .get(cookies::REFRESH_COOKIE)
+            .map(|c| c.value().to_owned())
+            .ok_or(AppError::Unauthorized {
+                code: "invalid_refresh_token",
+                detail: "No refresh token was sent.",
+            })?,
+    };
+    let old_hash = secrets::hash(&token);
+    let Some((session_id, user_id, csrf_hash)) =
+        store::sessions::owner_of_refresh(&state.db, &old_hash).await?
+    else {
+        return Err(AppError::Unauthorized {
+            code: "invalid_refresh_token",
+            detail: "The refresh token is not valid.",
+        });
+    };
+    limit(
+        &state,
+        &format!("refresh:session:{session_id}"),
+        limits.refresh_per_session,
+    )?;
+    if cookie_mode {
+        // Cookies ride along on cross-site requests; the header cannot, and must match this session.
+        let sent = headers
+            .get(cookies::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(secrets::hash);
+        let ok =
+            matches!((sent, csrf_hash), (Some(s), Some(expected)) if secrets::equal(&s, &expected));
+        if !ok {
+            return Err(AppError::Forbidden {
+                code: "csrf_failed",
+                detail: "Missing or wrong X-CSRF-Token.",
+            });
+        }
+    }
+    let new_refresh = secrets::generate();
+    let idle_ms = (state.settings.auth.session_idle_secs * 1000) as i64;
+    match store::sessions::rotate(&state.db, &old_hash, &secrets::hash(&new_refresh), idle_ms)
+        .await?
+    {
+        Rotation::Rotated(row) => {
+            let user = store::users::find_by_id(&state.db, &row.user_id)
+                .await?
+                .ok_or(INVALID_CREDENTIALS)?;
+            let access = state.keys.issue(&user.id, &row.session_id, user.role())?;
+            let mut body = TokenResponse {
+                user: UserView::from(&user),
+                access_token: access,
+                token_type: "Bearer",
+                expires_in: state.keys.ttl_secs(),
+                refresh_token: Some(new_refresh.clone()),
+                csrf_token: None,
+            };
+            if cookie_mode {
+                body.refresh_token = None;
+                let remaining = (row.absolute_expires_at - crate::domain::now_ms()) / 1000;
+                return Ok((
+                    cookies::with_refresh(jar, new_refresh, remaining),
+                    Json(body),
+                )
+                    .into_response());
+            }
+            Ok(Json(body).into_response())
+        }
+        Rotation::Reused {
+            session_id,
+            user_id,
+        } => {
+            tracing::warn!(session_id, "refresh token reuse: session revoked");
+            let details = serde_json::json!({ "session_id": session_id });
+            audit(
+                &state,
+                &meta,
+                "refresh_token_reuse",
+                None,
+                Some(&user_id),
+                details,
+            )
+            .await;
+            Err(AppError::Unauthorized {
+                code: "refresh_token_reused",
+                detail: "This refresh token was already used; the session has been ended.",
+            })
+        }
+        Rotation::Invalid => {
+            let _ = (session_id, user_id);
+            Err(AppError::Unauthorized {
+                code: "invalid_refresh_token",
+                detail: "The refresh token is not valid.",
+            })
+        }
+    }
+}
+
+/// End this session. Its access token stops working on the next request.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn logout(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    jar: CookieJar,
+    user: AuthUser,
+) -> Result<Response> {
+    store::sessions::revoke_owned(&state.db, &user.user_id, &user.session_id, "logout").await?;
+    let details = serde_json::json!({ "session_id": user.session_id });
+    audit(
+        &state,
+        &meta,
+        "logout",
+        Some(&user.user_id),
+        Some(&user.user_id),
+        details,
+    )
+    .await;
+    Ok((cookies::cleared(jar), StatusCode::NO_CONTENT).into_response())
+}
+
+/// End every session of the caller, this one included.
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn logout_all(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    jar: CookieJar,
+    user: AuthUser,
+) -> Result<Response> {
+    let ended = store::sessions::revoke_all(&state.db, &user.user_id, None, "logout_all").await?;
+    audit(
+        &state,
+        &meta,
+        "logout_all",
+        Some(&user.user_id),
+        Some(&user.user_id),
+        serde_json::json!({ "sessions": ended }),
+    )
+    .await;
+    Ok((cookies::cleared(jar), StatusCode::NO_CONTENT).into_response())
+}
+
+/// The public keys that verify access tokens.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "A JWK set")))]
+async fn jwks(State(state): State<AppState>) -> Response {
+    let mut res = Json(state.keys.jwks()).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}

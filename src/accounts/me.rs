@@ -1,0 +1,170 @@
+//! The caller's own account: read, edit profile, change password.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::audit;
+use super::views::UserView;
+use crate::auth::extract::AuthUser;
+use crate::domain::password::normalise_attempt;
+use crate::domain::{Bio, DisplayName, Password};
+use crate::error::{AppError, FieldErrors, Problem, Result};
+use crate::http::client_ip::RequestMeta;
+use crate::http::extract::AppJson;
+use crate::state::AppState;
+use crate::store;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_me, update_me))
+        .routes(routes!(change_password))
+}
+
+const GONE: AppError = AppError::Unauthorized {
+    code: "invalid_token",
+    detail: "The account no longer exists.",
+};
+
+/// The caller's account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserView>> {
+    let row = store::users::find_by_id(&state.db, &user.user_id)
+        .await?
+        .ok_or(GONE)?;
+    Ok(Json(UserView::from(&row)))
+}
+
+/// Distinguishes an absent field (leave as is) from `null` (clear it).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateMeRequest {
+    /// 1–64 characters; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    display_name: Option<Option<String>>,
+    /// At most 500 characters.
+    bio: Option<String>,
+}
+
+/// Edit display name and bio. Any other field is refused.
+#[utoipa::path(patch, path = "/api/v1/me", tag = "me", security(("bearer" = [])), request_body = UpdateMeRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Unknown field"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn update_me(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(req): AppJson<UpdateMeRequest>,
+) -> Result<Json<UserView>> {
+    let mut errors = FieldErrors::new();
+    let display_name = match req.display_name {
+        Some(Some(d)) => match DisplayName::parse(&d) {
+            Ok(d) => Some(Some(d)),
+            Err(m) => {
+                errors.insert("display_name".into(), vec![m.into()]);
+                None
+            }
+        },
+        Some(None) => Some(None),
+        None => None,
+    };
+    let bio = match req.bio.as_deref().map(Bio::parse).transpose() {
+        Ok(b) => b,
+        Err(m) => {
+            errors.insert("bio".into(), vec![m.into()]);
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    let display_name = display_name
+        .as_ref()
+        .map(|d| d.as_ref().map(DisplayName::as_str));
+    let row = store::users::update_profile(
+        &state.db,
+        &user.user_id,
+        display_name,
+        bio.as_ref().map(Bio::as_str),
+    )
+    .await?
+    .ok_or(GONE)?;
+    Ok(Json(UserView::from(&row)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ChangePasswordRequest {
+    current_password: String,
+    new_password: String,
+}
+
+/// Change the password. Every other session of the caller ends.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "me", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    responses(
+        (status = 204),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "`wrong_password`"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn change_password(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    user: AuthUser,
+    AppJson(req): AppJson<ChangePasswordRequest>,
+) -> Result<StatusCode> {
+    let rate = state.settings.limits.login_failures_per_account_ip;
+    let key = format!("pwchange:{}", user.user_id);
+    state
+        .limiter
+        .peek(&key, rate)
+        .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+    let row = store::users::find_by_id(&state.db, &user.user_id)
+        .await?
+        .ok_or(GONE)?;
+    let current = normalise_attempt(&req.current_password);
+    if !state
+        .hasher
+        .verify(&current, Some(&row.password_hash))
+        .await?
+    {
+        let _ = state.limiter.hit(&key, rate);
+        return Err(AppError::Forbidden {
+            code: "wrong_password",
+            detail: "The current password is incorrect.",
+        });
+    }
+    let new = Password::parse(&req.new_password, Some(&row.username))
+        .map_err(|m| AppError::invalid("new_password", m))?;
+    let hash = state.hasher.hash(new.expose()).await?;
+    store::users::update_password_hash(&state.db, &user.user_id, &hash).await?;
+    let ended = store::sessions::revoke_all(
+        &state.db,
+        &user.user_id,
+        Some(&user.session_id),
+        "password_changed",
+    )
+    .await?;
+    audit(
+        &state,
+        &meta,
+        "password_changed",
+        Some(&user.user_id),
+        Some(&user.user_id),
+        serde_json::json!({ "sessions_ended": ended }),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}

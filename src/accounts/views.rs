@@ -1,0 +1,120 @@
+//! Response shapes shared by the accounts routes.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{Role, rfc3339};
+use crate::store::users::UserRow;
+
+/// The caller's own account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub bio: String,
+    pub role: Role,
+    pub email_verified: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&UserRow> for UserView {
+    fn from(u: &UserRow) -> Self {
+        UserView {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            bio: u.bio.clone(),
+            role: u.role(),
+            email_verified: u.email_verified_at.is_some(),
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+        }
+    }
+}
+
+/// What an admin sees of an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub disabled: bool,
+}
+
+impl From<&UserRow> for AdminUserView {
+    fn from(u: &UserRow) -> Self {
+        AdminUserView {
+            user: UserView::from(u),
+            disabled: u.disabled_at.is_some(),
+        }
+    }
+}
+
+/// The public face of an account: no email, no hash, no role.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicProfile {
+    pub id: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub bio: String,
+    pub created_at: String,
+}
+
+impl From<&UserRow> for PublicProfile {
+    fn from(u: &UserRow) -> Self {
+        PublicProfile {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            bio: u.bio.clone(),
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+/// Answer to register, login and refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub user: UserView,
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Absent in cookie mode, where the token is in an HttpOnly cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// In cookie mode: the value to send as `X-CSRF-Token` when refreshing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+/// A page of results with an opaque cursor for the next page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Encodes a keyset position as an opaque cursor.
+pub fn encode_cursor(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+/// Decodes a cursor made by [`encode_cursor`].
+pub fn decode_cursor(cursor: &str) -> crate::error::Result<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+        .ok_or(crate::error::AppError::BadRequest {
+            code: "invalid_cursor",
+            detail: "The cursor is not valid.".into(),
+        })
+}

@@ -1,0 +1,106 @@
+//! Authentication as extractors. `AuthUser` requires a valid bearer token for a live session;
+//! `MaybeAuthUser` allows anonymous calls but still refuses a bad token rather than ignoring it.
+//! Tokens are read from the `Authorization` header only, never from the URL or a cookie.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use crate::domain::{Role, now_ms};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store;
+
+/// The authenticated caller, as the database sees them on this request.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: String,
+    pub session_id: String,
+    pub username: String,
+    /// The current role, read from the database: a role change applies on the very next request.
+    pub role: Role,
+    pub email_verified: bool,
+}
+
+/// An optional caller.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+const INVALID: AppError = AppError::Unauthorized {
+    code: "invalid_token",
+    detail: "The access token is invalid or expired.",
+};
+
+fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| INVALID)?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(INVALID),
+    }
+}
+
+async fn authenticate(token: &str, state: &AppState) -> Result<AuthUser, AppError> {
+    let claims = state.keys.verify(token).ok_or(INVALID)?;
+    let row = store::sessions::auth_lookup(&state.db, &claims.sid)
+        .await?
+        .ok_or(INVALID)?;
+    if row.user_id != claims.sub {
+        return Err(INVALID);
+    }
+    if !row.is_live(now_ms()) {
+        return Err(AppError::Unauthorized {
+            code: "session_ended",
+            detail: "This session has ended; sign in again.",
+        });
+    }
+    Ok(AuthUser {
+        user_id: row.user_id,
+        session_id: row.session_id,
+        username: row.username,
+        role: Role::parse(&row.role).unwrap_or(Role::User),
+        email_verified: row.email_verified_at.is_some(),
+    })
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(user.clone());
+        }
+        let token = bearer(parts)?.ok_or(AppError::Unauthorized {
+            code: "missing_token",
+            detail: "This endpoint needs a bearer token.",
+        })?;
+        let user = authenticate(token, state).await?;
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if bearer(parts)?.is_none() {
+            return Ok(MaybeAuthUser(None));
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|u| MaybeAuthUser(Some(u)))
+    }
+}

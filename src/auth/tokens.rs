@@ -1,0 +1,252 @@
+//! Access tokens: EdDSA (Ed25519) JWTs, at most 15 minutes long, naming a session.
+//!
+//! Verification pins the algorithm to EdDSA and the key to ours (chosen by `kid`); any `jwk`, `jku`,
+//! `x5u` or `x5c` header is ignored because keys are never taken from the token.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::AuthSettings;
+use crate::domain::Role;
+
+/// The `typ` header of our access tokens (RFC 9068), which nothing else we issue carries.
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// Claims carried by an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub role: Role,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+}
+
+/// The signing key and everything derived from it.
+pub struct Keys {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public_raw: Vec<u8>,
+    validation: Validation,
+    ttl_secs: u64,
+    issuer: String,
+    audience: String,
+}
+
+impl Keys {
+    /// Loads the configured key, or in development creates `<data_dir>/keys/signing-ed25519.pk8`.
+    pub fn load(settings: &AuthSettings, data_dir: &Path) -> anyhow::Result<Keys> {
+        let path = match &settings.signing_key_file {
+            Some(p) => p.clone(),
+            None => {
+                let p = default_key_path(data_dir);
+                if !p.exists() {
+                    write_new_key(&p)?;
+                }
+                p
+            }
+        };
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("reading signing key {}", path.display()))?;
+        let pkcs8 = decode_key_file(&bytes)
+            .with_context(|| format!("signing key {} is not PKCS#8 Ed25519", path.display()))?;
+        Keys::from_pkcs8(&pkcs8, settings)
+    }
+
+    /// Builds keys from PKCS#8 DER bytes.
+    pub fn from_pkcs8(pkcs8: &[u8], settings: &AuthSettings) -> anyhow::Result<Keys> {
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
+            .map_err(|_| anyhow::anyhow!("invalid Ed25519 PKCS#8 key"))?;
+        let public_raw = pair.public_key().as_ref().to_vec();
+        let kid = Sha256::digest(&public_raw)
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Ok(Keys {
+            kid,
+            encoding: EncodingKey::from_ed_der(pkcs8),
+            decoding: DecodingKey::from_ed_der(&public_raw),
+            public_raw,
+            validation,
+            ttl_secs: settings.access_ttl_secs,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        })
+    }
+
+    /// Lifetime of an access token in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    /// Issues an access token for a session.
+    pub fn issue(&self, user_id: &str, session_id: &str, role: Role) -> anyhow::Result<String> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            role,
+            iat: now,
+            exp: now + self.ttl_secs,
+            jti: uuid::Uuid::now_v7().to_string(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).context("signing access token")
+    }
+
+    /// Verifies signature, algorithm, type, key id, issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        // A cheap shape check first: refresh tokens and junk never reach the parser.
+        if token.len() > 4096 || token.bytes().filter(|b| *b == b'.').count() != 2 {
+            return None;
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        if data.header.typ.as_deref() != Some(TOKEN_TYPE)
+            || data.header.kid.as_deref() != Some(self.kid.as_str())
+        {
+            return None;
+        }
+        Some(data.claims)
+    }
+
+    /// The public keys as a JWK set.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({
+            "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "alg": "EdDSA",
+                "use": "sig",
+                "kid": self.kid,
+                "x": URL_SAFE_NO_PAD.encode(&self.public_raw),
+            }]
+        })
+    }
+}
+
+/// Where a development key is kept.
+pub fn default_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys").join("signing-ed25519.pk8")
+}
+
+/// Generates a new PKCS#8 key file readable by the owner only.
+pub fn write_new_key(path: &Path) -> anyhow::Result<()> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let doc = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| anyhow::anyhow!("generating Ed25519 key"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        restrict(dir, 0o700)?;
+    }
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(doc.as_ref())
+    );
+    write_private(path, pem.as_bytes())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating key file {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting permissions on {}", path.display()))?;
+    }
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Accepts PEM (`BEGIN PRIVATE KEY`) or raw DER.
+fn decode_key_file(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
+            let body: String = text
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::trim)
+                .collect();
+            Ok(STANDARD.decode(body)?)
+        }
+        _ => Ok(bytes.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn keys() -> Keys {
+        let dir = tempfile::tempdir().unwrap();
+        Keys::load(&Settings::default().auth, dir.path()).unwrap()
+    }
+
+    #[test]
+    fn an_issued_token_verifies_and_carries_its_claims() {
+        let k = keys();
+        let t = k.issue("u1", "s1", Role::Moderator).unwrap();
+        let c = k.verify(&t).unwrap();
+        assert_eq!(
+            (c.sub.as_str(), c.sid.as_str(), c.role),
+            ("u1", "s1", Role::Moderator)
+        );
+        assert!(c.exp - c.iat <= 900);
+    }
+
+    #[test]
+    fn a_token_from_another_key_is_refused() {
+        let t = keys().issue("u1", "s1", Role::User).unwrap();
+        assert!(keys().verify(&t).is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn generated_key_files_are_readable_by_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let _ = Keys::load(&Settings::default().auth, dir.path()).unwrap();
+        let mode = std::fs::metadata(default_key_path(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,217 @@
+//! The command line: `serve` (default), `migrate`, `admin create`, `config check`, `keys generate`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::domain::{Email, Password, Role, Username};
+use crate::startup::{Application, build_state};
+use crate::store::{self, Db};
+use crate::{http, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "A self-hostable backend for image posts"
+)]
+struct Cli {
+    /// Configuration file (default: ./rampart.toml when present).
+    #[arg(long, global = true, env = "RAMPART_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and web app (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administrative accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8080 (RAMPART_BIND).
+    #[arg(long)]
+    bind: Option<std::net::SocketAddr>,
+    /// Data folder (RAMPART_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin account. There is never a default account.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load and validate the configuration, then print it without secrets.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) for `auth.signing_key_file`.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: starting the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => {
+            if let Some(bind) = args.bind {
+                settings.bind = bind;
+            }
+            if let Some(dir) = args.data_dir {
+                settings.data_dir = dir;
+            }
+            settings.validate()?;
+            telemetry::init(&settings);
+            let app = Application::build(settings).await?;
+            app.run_until(http::server::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            telemetry::init(&settings);
+            let db = Db::connect(&settings).await?;
+            db.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Create {
+            email,
+            username,
+            password_stdin,
+            data_dir,
+        }) => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            create_admin(settings, &email, &username, password_stdin).await
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let mut shown = serde_json::to_value(&settings)?;
+            if let Some(url) = shown.pointer_mut("/database/url").filter(|v| v.is_string()) {
+                *url = serde_json::Value::String(redact_url(url.as_str().unwrap_or_default()));
+            }
+            println!(
+                "configuration is valid\n{}",
+                serde_json::to_string_pretty(&shown)?
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Generate { out }) => {
+            crate::auth::tokens::write_new_key(&out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+async fn create_admin(
+    settings: Settings,
+    email: &str,
+    username: &str,
+    from_stdin: bool,
+) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
+    let username = Username::parse(username).map_err(|e| anyhow::anyhow!("username {e}"))?;
+    let raw = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading password from stdin")?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Repeat password: ")?;
+        anyhow::ensure!(first == again, "the passwords differ");
+        first
+    };
+    let password = Password::parse(&raw, Some(username.as_str()))
+        .map_err(|e| anyhow::anyhow!("password {e}"))?;
+    let state = build_state(settings).await?;
+    let hash = state.hasher.hash(password.expose()).await?;
+    let new = store::users::NewUser {
+        username: username.as_str(),
+        email: email.as_str(),
+        password_hash: &hash,
+        display_name: None,
+        role: Role::Admin,
+    };
+    match store::users::insert(&state.db, new).await {
+        Ok(user) => {
+            println!("created admin {} ({})", user.username, user.id);
+            Ok(())
+        }
+        Err(store::users::InsertError::EmailTaken) => {
+            anyhow::bail!("that email is already registered")
+        }
+        Err(store::users::InsertError::UsernameTaken) => anyhow::bail!("that username is taken"),
+        Err(store::users::InsertError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// Hides the password in a database URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

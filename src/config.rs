@@ -1,0 +1,345 @@
+//! Typed, layered configuration: built-in defaults, then an optional `rampart.toml`, then `RAMPART_*`
+//! environment variables (`RAMPART_SECTION__KEY` for nested keys). Invalid or unsafe values fail start-up.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Where Rampart runs: production refuses unsafe settings and logs JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// All settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `development` (default) or `production`.
+    pub env: Environment,
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Folder for the SQLite file, media and generated keys.
+    pub data_dir: PathBuf,
+    /// The externally visible origin, used for links in mail; never taken from request headers.
+    pub public_origin: String,
+    pub log: LogSettings,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `tracing` filter directive, e.g. `info` or `rampart=debug`.
+    pub level: String,
+    /// `json` or `pretty`; unset picks json in production.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`; unset means `<data_dir>/rampart.db`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Whole-request deadline.
+    pub request_timeout_secs: u64,
+    /// Time a client has to send its request headers.
+    pub header_read_timeout_secs: u64,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace_secs: u64,
+    /// Largest body any route accepts.
+    pub body_limit_bytes: usize,
+    /// Largest body a JSON route accepts.
+    pub json_limit_bytes: usize,
+    /// Exact origins allowed by CORS (`https://app.example.com`). Empty: no cross-origin access.
+    pub cors_origins: Vec<String>,
+    /// Whether CORS responses allow credentials (cookies).
+    pub cors_allow_credentials: bool,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// Access-token lifetime; at most 900 seconds.
+    pub access_ttl_secs: u64,
+    /// A session unused for this long ends.
+    pub session_idle_secs: u64,
+    /// A session ends this long after sign-in, used or not.
+    pub session_absolute_secs: u64,
+    /// PKCS#8 Ed25519 key file. Unset: generated under `<data_dir>/keys` (development only).
+    pub signing_key_file: Option<PathBuf>,
+    pub argon2: Argon2Settings,
+    /// Concurrent password hashes; each takes `argon2.memory_kib` of memory.
+    pub hash_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+/// A token bucket: `burst` requests at once, refilled over `per_secs`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub burst: u32,
+    pub per_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub register_per_ip: Rate,
+    pub login_per_ip: Rate,
+    pub refresh_per_ip: Rate,
+    pub refresh_per_session: Rate,
+    /// Failed sign-ins for one account from one IP.
+    pub login_failures_per_account_ip: Rate,
+    /// Failed sign-ins for one account from anywhere; higher, so one attacker cannot lock the owner out.
+    pub login_failures_per_account: Rate,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            env: Environment::Development,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            public_origin: "http://127.0.0.1:8080".into(),
+            log: LogSettings {
+                level: "info".into(),
+                format: None,
+            },
+            database: DatabaseSettings {
+                url: None,
+                max_connections: 16,
+                acquire_timeout_ms: 3000,
+            },
+            http: HttpSettings {
+                request_timeout_secs: 30,
+                header_read_timeout_secs: 10,
+                shutdown_grace_secs: 20,
+                body_limit_bytes: 12 * 1024 * 1024,
+                json_limit_bytes: 64 * 1024,
+                cors_origins: Vec::new(),
+                cors_allow_credentials: false,
+                trusted_proxies: Vec::new(),
+            },
+            auth: AuthSettings {
+                issuer: "rampart".into(),
+                audience: "rampart-api".into(),
+                access_ttl_secs: 900,
+                session_idle_secs: 14 * 24 * 3600,
+                session_absolute_secs: 60 * 24 * 3600,
+                signing_key_file: None,
+                argon2: Argon2Settings {
+                    memory_kib: 19456,
+                    iterations: 2,
+                    parallelism: 1,
+                },
+                hash_concurrency: std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            },
+            limits: LimitSettings {
+                register_per_ip: Rate {
+                    burst: 10,
+                    per_secs: 3600,
+                },
+                login_per_ip: Rate {
+                    burst: 30,
+                    per_secs: 60,
+                },
+                refresh_per_ip: Rate {
+                    burst: 60,
+                    per_secs: 60,
+                },
+                refresh_per_session: Rate {
+                    burst: 10,
+                    per_secs: 60,
+                },
+                login_failures_per_account_ip: Rate {
+                    burst: 5,
+                    per_secs: 900,
+                },
+                login_failures_per_account: Rate {
+                    burst: 50,
+                    per_secs: 3600,
+                },
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults → `config_file` (if it exists) → environment.
+    pub fn load(config_file: Option<&Path>) -> anyhow::Result<Settings> {
+        let file = config_file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("rampart.toml"));
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if file.exists() {
+            fig = fig.merge(Toml::file(&file));
+        } else if config_file.is_some() {
+            anyhow::bail!("configuration file {} does not exist", file.display());
+        }
+        let settings: Settings = fig
+            .merge(Env::prefixed("RAMPART_").split("__").ignore(&["config"]))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data folder.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("rampart.db").display()
+            ),
+        }
+    }
+
+    /// Refuses settings that are invalid anywhere, and settings that are unsafe in production.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        let a = &self.auth;
+        if a.access_ttl_secs == 0 || a.access_ttl_secs > 900 {
+            problems.push("auth.access_ttl_secs must be between 1 and 900".to_owned());
+        }
+        if a.session_idle_secs == 0 || a.session_absolute_secs < a.session_idle_secs {
+            problems.push(
+                "auth.session_absolute_secs must be at least auth.session_idle_secs (> 0)"
+                    .to_owned(),
+            );
+        }
+        if a.hash_concurrency == 0 {
+            problems.push("auth.hash_concurrency must be at least 1".to_owned());
+        }
+        if argon2::Params::new(
+            a.argon2.memory_kib,
+            a.argon2.iterations,
+            a.argon2.parallelism,
+            None,
+        )
+        .is_err()
+        {
+            problems.push("auth.argon2 parameters are not valid Argon2 parameters".to_owned());
+        }
+        for origin in &self.http.cors_origins {
+            if origin == "*" && self.http.cors_allow_credentials {
+                problems.push("http.cors_origins may not contain `*` while http.cors_allow_credentials is true".to_owned());
+            } else if origin == "null" {
+                problems.push("http.cors_origins may not contain `null`".to_owned());
+            } else if origin != "*" && !is_exact_origin(origin) {
+                problems.push(format!("http.cors_origins entry {origin:?} is not an exact origin like https://app.example.com"));
+            }
+        }
+        if self.http.json_limit_bytes > self.http.body_limit_bytes {
+            problems.push("http.json_limit_bytes may not exceed http.body_limit_bytes".to_owned());
+        }
+        if self.env == Environment::Production {
+            if a.signing_key_file.is_none() {
+                problems.push("auth.signing_key_file must be set in production (generate one with `rampart keys generate`)".to_owned());
+            }
+            if self.http.cors_origins.iter().any(|o| o == "*") {
+                problems.push("http.cors_origins may not contain `*` in production".to_owned());
+            }
+            if a.argon2.memory_kib < 19456 {
+                problems
+                    .push("auth.argon2.memory_kib below 19456 is refused in production".to_owned());
+            }
+            if !self.public_origin.starts_with("https://") {
+                problems.push("public_origin must be https:// in production".to_owned());
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("refusing to start:\n  - {}", problems.join("\n  - "))
+        }
+    }
+}
+
+fn is_exact_origin(origin: &str) -> bool {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    matches!(rest, Some(host) if !host.is_empty() && !host.contains('/') && !host.contains('*'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_use_the_production_argon2_parameters() {
+        let s = Settings::default();
+        s.validate().unwrap();
+        assert_eq!(
+            (
+                s.auth.argon2.memory_kib,
+                s.auth.argon2.iterations,
+                s.auth.argon2.parallelism
+            ),
+            (19456, 2, 1)
+        );
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_cors_wildcard_with_credentials_is_refused() {
+        let mut s = Settings::default();
+        s.http.cors_origins = vec!["*".into()];
+        s.http.cors_allow_credentials = true;
+        assert!(s.validate().unwrap_err().to_string().contains("cors"));
+    }
+
+    #[test]
+    fn production_without_a_signing_key_is_refused() {
+        let mut s = Settings::default();
+        s.env = Environment::Production;
+        s.public_origin = "https://example.com".into();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("signing_key_file"), "{err}");
+    }
+
+    #[test]
+    fn origins_must_be_exact() {
+        for bad in [
+            "null",
+            "https://*.example.com",
+            "example.com",
+            "https://a.com/path",
+        ] {
+            let mut s = Settings::default();
+            s.http.cors_origins = vec![bad.into()];
+            assert!(s.validate().is_err(), "{bad} should be refused");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! One application error type, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Handlers return `Result<T>`; whatever goes wrong leaves through [`AppError::into_response`] with a
+//! stable machine `code`. Internal causes are logged (once, by the request middleware) and never sent.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::http::request_id;
+
+/// The crate-wide result type.
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// Field name → human messages, for validation failures.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// Every error a handler can return.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("validation failed")]
+    Validation {
+        code: &'static str,
+        detail: String,
+        errors: FieldErrors,
+    },
+    #[error("bad request: {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("unauthorized: {code}")]
+    Unauthorized {
+        code: &'static str,
+        detail: &'static str,
+    },
+    #[error("forbidden: {code}")]
+    Forbidden {
+        code: &'static str,
+        detail: &'static str,
+    },
+    #[error("not found")]
+    NotFound {
+        code: &'static str,
+        detail: &'static str,
+    },
+    #[error("conflict: {code}")]
+    Conflict {
+        code: &'static str,
+        detail: &'static str,
+        field: Option<&'static str>,
+    },
+    #[error("payload too large")]
+    PayloadTooLarge { detail: String },
+    #[error("unsupported media type")]
+    UnsupportedMediaType { detail: String },
+    #[error("rate limited")]
+    RateLimited { retry_after: Duration },
+    #[error("service unavailable: {0}")]
+    Unavailable(&'static str),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// A single-field validation error.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.insert(field.to_owned(), vec![message.into()]);
+        AppError::Validation {
+            code: "validation_failed",
+            detail: "The request did not pass validation.".into(),
+            errors,
+        }
+    }
+
+    /// Validation errors collected across several fields.
+    pub fn invalid_fields(errors: FieldErrors) -> Self {
+        AppError::Validation {
+            code: "validation_failed",
+            detail: "The request did not pass validation.".into(),
+            errors,
+        }
+    }
+
+    /// The status this error maps to.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code_and_detail(&self) -> (&'static str, String) {
+        match self {
+            AppError::Validation { code, detail, .. } | AppError::BadRequest { code, detail } => {
+                (code, detail.clone())
+            }
+            AppError::Unauthorized { code, detail }
+            | AppError::Forbidden { code, detail }
+            | AppError::NotFound { code, detail }
+            | AppError::Conflict { code, detail, .. } => (code, (*detail).to_owned()),
+            AppError::PayloadTooLarge { detail } => ("payload_too_large", detail.clone()),
+            AppError::UnsupportedMediaType { detail } => ("unsupported_media_type", detail.clone()),
+            AppError::RateLimited { .. } => (
+                "rate_limited",
+                "Too many requests; retry after the given delay.".into(),
+            ),
+            AppError::Unavailable(what) => (
+                "service_unavailable",
+                format!("{what} is unavailable; retry shortly."),
+            ),
+            AppError::Internal(_) => ("internal_error", "An unexpected error occurred.".into()),
+        }
+    }
+}
+
+/// The wire shape of a problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine code, e.g. `email_taken`.
+    pub code: String,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<FieldErrors>,
+}
+
+/// Marks a response as already carrying a problem document, so the fallback mapper leaves it alone.
+#[derive(Clone, Copy)]
+pub struct ProblemMarker;
+
+/// Builds a problem response; used by [`AppError`] and by the middleware that wraps foreign errors.
+pub fn problem_response(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    errors: Option<FieldErrors>,
+) -> Response {
+    let body = Problem {
+        type_uri: format!("https://rampart.dev/problems/{}", code.replace('_', "-")),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        code: code.to_owned(),
+        request_id: request_id::current().unwrap_or_default(),
+        errors,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut res = (status, bytes).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    res.extensions_mut().insert(ProblemMarker);
+    res
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (code, detail) = self.code_and_detail();
+        let errors = match &self {
+            AppError::Validation { errors, .. } if !errors.is_empty() => Some(errors.clone()),
+            AppError::Conflict {
+                field: Some(f),
+                detail,
+                ..
+            } => Some(FieldErrors::from([(
+                (*f).to_owned(),
+                vec![(*detail).to_owned()],
+            )])),
+            _ => None,
+        };
+        let mut res = problem_response(status, code, detail, errors);
+        match &self {
+            AppError::Unauthorized { code, .. } => {
+                let value = if *code == "invalid_token" {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                };
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+            }
+            AppError::RateLimited { retry_after } => {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            AppError::Unavailable(_) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            }
+            AppError::Internal(err) => {
+                // Carried to the logging middleware so the cause chain is logged once, inside the request span.
+                res.extensions_mut()
+                    .insert(InternalCause(format!("{err:#}")));
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+/// The cause chain of an internal error, for the log line only.
+#[derive(Clone)]
+pub struct InternalCause(pub String);
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                AppError::Unavailable("The database")
+            }
+            other => AppError::Internal(anyhow::Error::new(other).context("database query")),
+        }
+    }
+}

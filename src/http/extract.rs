@@ -1,0 +1,118 @@
+//! Wrappers around axum's extractors so that their rejections leave in our problem+json shape.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+
+/// JSON body extractor. Unknown fields are refused by the target types (`deny_unknown_fields`).
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(AppJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> AppError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType {
+            detail: "Expected a body with `Content-Type: application/json`.".into(),
+        },
+        JsonRejection::JsonSyntaxError(_) => AppError::BadRequest {
+            code: "malformed_json",
+            detail: "The body is not valid JSON.".into(),
+        },
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            // axum prefixes serde's message with its own sentence; keep only serde's part.
+            let detail = text
+                .split_once(": ")
+                .map(|(_, rest)| rest)
+                .unwrap_or(&text)
+                .to_owned();
+            let code = if detail.contains("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_body"
+            };
+            AppError::BadRequest { code, detail }
+        }
+        JsonRejection::BytesRejection(e)
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            AppError::PayloadTooLarge {
+                detail: "The JSON body is larger than this route accepts.".into(),
+            }
+        }
+        _ => AppError::BadRequest {
+            code: "unreadable_body",
+            detail: "The body could not be read.".into(),
+        },
+    }
+}
+
+/// Query-string extractor.
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(q) => Ok(AppQuery(q.0)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(AppError::BadRequest {
+                code: "invalid_query",
+                detail: e
+                    .body_text()
+                    .split_once(": ")
+                    .map(|(_, r)| r.to_owned())
+                    .unwrap_or_default(),
+            }),
+            Err(_) => Err(AppError::BadRequest {
+                code: "invalid_query",
+                detail: "Invalid query string.".into(),
+            }),
+        }
+    }
+}
+
+/// Path-parameter extractor.
+pub struct AppPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(p) => Ok(AppPath(p.0)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(AppError::BadRequest {
+                code: "invalid_path",
+                detail: "A path parameter is malformed.".into(),
+            }),
+            Err(_) => Err(AppError::BadRequest {
+                code: "invalid_path",
+                detail: "Invalid path.".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Middleware applied to every response: security headers, access logging, and the mapper that turns
+//! any error response not produced by [`AppError`] (axum's 404/405, body limits, timeouts) into
+//! problem+json.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::{InternalCause, ProblemMarker, problem_response};
+
+/// Adds the headers every response carries.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.remove(header::SERVER);
+    if is_api && !h.contains_key(header::CACHE_CONTROL) {
+        // API answers carry tokens and personal data: no shared or browser caching.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// Logs one line per request and the internal cause of any 5xx, inside the request span.
+pub async fn access_log(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(InternalCause(cause)) = res.extensions().get::<InternalCause>() {
+        tracing::error!(status, elapsed_ms = ms, error = %cause, "request failed");
+    } else if status >= 500 {
+        tracing::warn!(
+            status,
+            elapsed_ms = ms,
+            "request answered with a server error"
+        );
+    } else {
+        tracing::info!(status, elapsed_ms = ms, "request served");
+    }
+    res
+}
+
+/// Rewrites error responses produced outside our handlers into problem+json, keeping their headers
+/// (for example `Allow` on a 405).
+pub async fn problem_fallback(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || res.extensions().get::<ProblemMarker>().is_some()
+    {
+        return res;
+    }
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "No resource lives at this path."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This path does not accept that method.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "The request body is larger than this route accepts.",
+        ),
+        StatusCode::REQUEST_TIMEOUT => {
+            ("request_timeout", "The request took too long to complete.")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "The content type is not accepted here.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "service_unavailable",
+            "The service is temporarily unavailable.",
+        ),
+        s if s.is_server_error() => ("internal_error", "An unexpected error occurred."),
+        _ => ("bad_request", "The request could not be processed."),
+    };
+    let (parts, _body) = res.into_parts();
+    let mut fresh = problem_response(status, code, detail.to_owned(), None);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fresh.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fresh
+}
+
+/// Turns a panic inside a handler into a problem response instead of a dropped connection.
+pub fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("handler panicked");
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "An unexpected error occurred.".into(),
+        None,
+    )
+}

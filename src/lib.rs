@@ -1,0 +1,17 @@
+//! Rampart: a self-hostable backend for image posts.
+//!
+//! Requests flow Validation → Authentication → Authorization → Controller → Database → Response;
+//! `docs/ARCHITECTURE.md` maps each layer to its module.
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,163 @@
+//! Wiring: build the state, the router with its layers, and the listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::auth::limiter::InMemoryLimiter;
+use crate::auth::password::Hasher;
+use crate::auth::tokens::Keys;
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::http::{middleware as mw, request_id, server};
+use crate::state::AppState;
+use crate::store::Db;
+
+/// A built application: state ready, listener bound.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads keys, and binds `settings.bind` (port 0 picks one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let state = build_state(settings).await?;
+        let listener = TcpListener::bind(state.settings.bind)
+            .await
+            .with_context(|| format!("binding {}", state.settings.bind))?;
+        Ok(Application { listener, state })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The state, for tools and tests that need the same database.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let s = &self.state.settings.http;
+        let options = server::ServeOptions {
+            header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
+        };
+        let app = router(self.state.clone());
+        tracing::info!(addr = %self.listener.local_addr()?, "rampart listening");
+        server::serve(self.listener, app, options, shutdown).await?;
+        self.state.db.pool.close().await;
+        Ok(())
+    }
+}
+
+/// Builds the shared state: database (migrated), signing keys, hasher, limiter.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let db = Db::connect(&settings).await?;
+    db.migrate().await?;
+    let keys = Keys::load(&settings.auth, &settings.data_dir)?;
+    let hasher = Hasher::new(settings.auth.argon2, settings.auth.hash_concurrency)?;
+    Ok(AppState {
+        settings: Arc::new(settings),
+        db,
+        hasher: Arc::new(hasher),
+        keys: Arc::new(keys),
+        limiter: Arc::new(InMemoryLimiter::new()),
+    })
+}
+
+/// The whole HTTP surface with its layers; usable without a socket.
+pub fn router(state: AppState) -> Router {
+    let http = &state.settings.http;
+    let (api, openapi) = crate::openapi::api_router().split_for_parts();
+    let layers = ServiceBuilder::new()
+        .layer(middleware::from_fn(request_id::assign))
+        .layer(middleware::from_fn(mw::access_log))
+        .layer(middleware::from_fn(mw::problem_fallback))
+        .layer(middleware::from_fn(mw::security_headers))
+        .layer(cors(&state.settings))
+        .layer(CatchPanicLayer::custom(mw::panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(http.request_timeout_secs),
+        ))
+        .layer(RequestBodyLimitLayer::new(http.body_limit_bytes));
+    Router::new()
+        .merge(api)
+        .layer(DefaultBodyLimit::max(http.json_limit_bytes))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(crate::openapi::docs_router(openapi))
+        .layer(layers)
+        .with_state(state)
+}
+
+fn cors(settings: &Settings) -> CorsLayer {
+    let http = &settings.http;
+    let origin = if http.cors_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            http.cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static("x-csrf-token"),
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+        ])
+        .allow_credentials(http.cors_allow_credentials)
+        .max_age(Duration::from_secs(600))
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.db.ping().await {
+        Json(serde_json::json!({ "status": "ok" })).into_response()
+    } else {
+        AppError::Unavailable("The database").into_response()
+    }
+}

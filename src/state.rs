@@ -1,0 +1,19 @@
+//! Shared application state handed to every handler.
+
+use std::sync::Arc;
+
+use crate::auth::limiter::Limiter;
+use crate::auth::password::Hasher;
+use crate::auth::tokens::Keys;
+use crate::config::Settings;
+use crate::store::Db;
+
+/// Cheap to clone: everything is behind `Arc` or is a pool handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub hasher: Arc<Hasher>,
+    pub keys: Arc<Keys>,
+    pub limiter: Arc<dyn Limiter>,
+}
