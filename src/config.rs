@@ -322,9 +322,11 @@ mod tests {
 
     #[test]
     fn production_without_a_signing_key_is_refused() {
-        let mut s = Settings::default();
-        s.env = Environment::Production;
-        s.public_origin = "https://example.com".into();
+        let s = Settings {
+            env: Environment::Production,
+            public_origin: "https://example.com".into(),
+            ..Settings::default()
+        };
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("signing_key_file"), "{err}");
     }

@@ -107,7 +107,7 @@ async fn update_user(
     }
     let before = store::users::find_by_id(&state.db, &id).await?;
     let row = match store::users::admin_update(&state.db, &id, req.role, req.disabled).await? {
-        AdminChange::Updated(row) => row,
+        AdminChange::Updated(row) => *row,
         AdminChange::NotFound => {
             return Err(AppError::NotFound {
                 code: "user_not_found",

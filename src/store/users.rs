@@ -143,7 +143,7 @@ pub async fn update_password_hash(db: &Db, id: &str, hash: &str) -> Result<(), s
 /// Outcome of an administrative change.
 #[derive(Debug)]
 pub enum AdminChange {
-    Updated(UserRow),
+    Updated(Box<UserRow>),
     NotFound,
     /// The change would leave no active admin.
     LastAdmin,
@@ -205,7 +205,7 @@ pub async fn admin_update(
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(AdminChange::Updated(row))
+    Ok(AdminChange::Updated(Box::new(row)))
 }
 
 /// Filters for the admin listing.

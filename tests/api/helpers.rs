@@ -1,0 +1,277 @@
+//! `spawn_app()`: a real Rampart on a random port with its own temp data folder and database.
+
+use std::time::Duration;
+
+use rampart::config::{Argon2Settings, Rate, Settings};
+use rampart::domain::Role;
+use rampart::startup::Application;
+use rampart::state::AppState;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Settings for tests: a temp folder, port 0, cheap Argon2, generous limits.
+pub fn test_settings(dir: &std::path::Path) -> Settings {
+    let mut s = Settings {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        ..Settings::default()
+    };
+    s.auth.argon2 = Argon2Settings {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    };
+    s.auth.hash_concurrency = 8;
+    s.http.shutdown_grace_secs = 5;
+    let lots = Rate {
+        burst: 10_000,
+        per_secs: 1,
+    };
+    s.limits.register_per_ip = lots;
+    s.limits.login_per_ip = lots;
+    s.limits.refresh_per_ip = lots;
+    s.limits.refresh_per_session = lots;
+    s.limits.login_failures_per_account_ip = lots;
+    s.limits.login_failures_per_account = lots;
+    s
+}
+
+/// Starts an app with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an app after `tweak` adjusts its settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(dir.path());
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let port = app.port();
+    let state = app.state().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client,
+        state,
+        dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        rampart::telemetry::init(&Settings::default());
+    }
+}
+
+/// A registered user and their tokens.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Asks the server to stop without waiting.
+    pub fn signal_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Asks the server to stop and waits for it to drain.
+    pub async fn stop(&mut self) {
+        self.signal_stop();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_json_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register_raw(&self, username: &str, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({ "username": username, "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers a fresh user with a unique name.
+    pub async fn new_user(&self) -> TestUser {
+        let n = uuid::Uuid::now_v7().simple().to_string();
+        let username = format!("u{}", &n[n.len() - 12..]);
+        self.user_named(&username).await
+    }
+
+    /// Registers `username` with a generated email and password.
+    pub async fn user_named(&self, username: &str) -> TestUser {
+        let email = format!("{username}@example.com");
+        let password = "a long enough passphrase".to_owned();
+        let res = self.register_raw(username, &email, &password).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "registering {username}");
+        let body: Value = res.json().await.unwrap();
+        TestUser {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            username: username.to_owned(),
+            email,
+            password,
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Registers a user and gives them `role` directly in the database.
+    pub async fn user_with_role(&self, role: Role) -> TestUser {
+        let user = self.new_user().await;
+        rampart::store::users::admin_update(&self.state.db, &user.id, Some(role), None)
+            .await
+            .unwrap();
+        user
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({ "login": login, "password": password }),
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts a problem+json response with `status` and `code`, returning the body.
+pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
+    let got = res.status();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "status; body: {body}");
+    assert_eq!(ct, "application/problem+json", "content type; body: {body}");
+    assert_eq!(body["code"], code, "code; body: {body}");
+    assert_eq!(
+        body["status"],
+        status.as_u16(),
+        "status field; body: {body}"
+    );
+    for key in ["type", "title", "detail", "request_id"] {
+        assert!(body[key].is_string(), "problem field {key} missing: {body}");
+    }
+    assert_eq!(
+        body["request_id"].as_str(),
+        request_id.as_deref(),
+        "request id echoed in body and header"
+    );
+    body
+}

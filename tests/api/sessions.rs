@@ -1,0 +1,350 @@
+//! Sessions: refresh rotation and reuse, logout, listing and revoking devices, cookie mode with CSRF.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, assert_problem, spawn_app};
+
+async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post_json("/api/v1/auth/refresh", &json!({ "refresh_token": token }))
+        .await
+}
+
+async fn audit_kinds(app: &TestApp, user: &TestUser) -> Vec<String> {
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM audit_events WHERE target_id = $1 ORDER BY id")
+            .bind(&user.id)
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn refreshing_rotates_the_refresh_token() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let res = refresh(&app, &user.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let next = body["refresh_token"].as_str().unwrap();
+    assert_ne!(next, user.refresh);
+    assert_eq!(body["user"]["id"], user.id.as_str());
+    assert_eq!(
+        app.get_auth("/api/v1/me", body["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        refresh(&app, next).await.status(),
+        StatusCode::OK,
+        "the new token works once"
+    );
+}
+
+#[tokio::test]
+async fn replaying_a_rotated_refresh_token_revokes_the_whole_session() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let body: Value = refresh(&app, &user.refresh).await.json().await.unwrap();
+    let new_refresh = body["refresh_token"].as_str().unwrap();
+    let new_access = body["access_token"].as_str().unwrap();
+
+    assert_problem(
+        refresh(&app, &user.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    )
+    .await;
+    assert_problem(
+        refresh(&app, new_refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_eq!(
+        app.get_auth("/api/v1/me", new_access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        audit_kinds(&app, &user)
+            .await
+            .contains(&"refresh_token_reuse".to_owned()),
+        "security event recorded"
+    );
+}
+
+#[tokio::test]
+async fn twenty_parallel_refreshes_with_one_token_give_exactly_one_success() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let statuses: Vec<StatusCode> = join_all((0..20).map(|_| refresh(&app, &user.refresh)))
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_garbage_refresh_tokens_are_refused() {
+    let app = spawn_app().await;
+    for token in ["", "nope", &"x".repeat(5000)] {
+        assert_problem(
+            refresh(&app, token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+        )
+        .await;
+    }
+    let res = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({ "refresh_token": "a", "role": "admin" }),
+        )
+        .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
+}
+
+#[tokio::test]
+async fn an_idle_or_expired_session_cannot_be_refreshed() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    sqlx::query("UPDATE sessions SET idle_expires_at = 0 WHERE user_id = $1")
+        .bind(&user.id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_problem(
+        refresh(&app, &user.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    let res = app.get_auth("/api/v1/me", &user.access).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "session_ended").await;
+}
+
+#[tokio::test]
+async fn logout_stops_the_access_token_on_the_next_request() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    assert_eq!(
+        app.get_auth("/api/v1/me", &user.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.post_auth("/api/v1/auth/logout", &user.access)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_problem(
+        app.get_auth("/api/v1/me", &user.access).await,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+    )
+    .await;
+    assert_eq!(
+        refresh(&app, &user.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        audit_kinds(&app, &user)
+            .await
+            .contains(&"logout".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn logout_all_ends_every_session_of_the_user_and_no_one_elses() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let bystander = app.new_user().await;
+    let second: Value = app
+        .login(&user.username, &user.password)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.post_auth("/api/v1/auth/logout-all", &user.access)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get_auth("/api/v1/me", &user.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_auth("/api/v1/me", second["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_auth("/api/v1/me", &bystander.access).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_user_lists_their_sessions_and_revokes_one_device() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let laptop: Value = app
+        .login(&user.username, &user.password)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let laptop_access = laptop["access_token"].as_str().unwrap();
+
+    let list: Value = app
+        .get_auth("/api/v1/auth/sessions", &user.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+    let laptop_sid = items.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = app
+        .delete_auth(&format!("/api/v1/auth/sessions/{laptop_sid}"), &user.access)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get_auth("/api/v1/me", laptop_access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_auth("/api/v1/me", &user.access).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn another_users_session_cannot_be_revoked() {
+    let app = spawn_app().await;
+    let owner = app.new_user().await;
+    let intruder = app.new_user().await;
+    let list: Value = app
+        .get_auth("/api/v1/auth/sessions", &owner.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sid = list["items"][0]["id"].as_str().unwrap();
+    let res = app
+        .delete_auth(&format!("/api/v1/auth/sessions/{sid}"), &intruder.access)
+        .await;
+    assert_problem(res, StatusCode::NOT_FOUND, "session_not_found").await;
+    assert_eq!(
+        app.get_auth("/api/v1/me", &owner.access).await.status(),
+        StatusCode::OK
+    );
+}
+
+fn set_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
+}
+
+#[tokio::test]
+async fn cookie_mode_keeps_the_refresh_token_out_of_the_body_and_requires_the_csrf_header() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({ "login": user.username, "password": user.password, "refresh_cookie": true }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = set_cookie(&res);
+    for attr in [
+        "rampart_refresh=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/api/v1/auth",
+    ] {
+        assert!(cookie.contains(attr), "{attr} in {cookie}");
+    }
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no refresh token in the body"
+    );
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let refresh_cookie = format!("rampart_refresh={}", cookie_value(&cookie));
+
+    let post = |csrf: Option<&str>| {
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/auth/refresh"))
+            .header("cookie", &refresh_cookie);
+        if let Some(c) = csrf {
+            req = req.header("x-csrf-token", c);
+        }
+        req.send()
+    };
+    assert_problem(
+        post(None).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+    )
+    .await;
+    assert_problem(
+        post(Some("guess")).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+    )
+    .await;
+
+    let ok = post(Some(&csrf)).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let rotated = set_cookie(&ok);
+    assert!(rotated.contains("rampart_refresh=") && rotated.contains("HttpOnly"));
+    assert_ne!(
+        cookie_value(&rotated),
+        cookie_value(&cookie),
+        "the cookie rotates"
+    );
+    let body: Value = ok.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none());
+    assert!(body["access_token"].is_string());
+}
