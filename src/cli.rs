@@ -14,11 +14,7 @@ use crate::store::{self, Db};
 use crate::{http, telemetry};
 
 #[derive(Parser)]
-#[command(
-    name = "rampart",
-    version,
-    about = "A self-hostable backend for image posts"
-)]
+#[command(name = "rampart", version, about = "A self-hostable backend for image posts")]
 struct Cli {
     /// Configuration file (default: ./rampart.toml when present).
     #[arg(long, global = true, env = "RAMPART_CONFIG")]
@@ -88,10 +84,7 @@ enum KeysCommand {
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: starting the runtime: {err}");
@@ -108,6 +101,12 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Generating a key needs no configuration: production refuses to start until the key exists.
+    if let Some(Command::Keys(KeysCommand::Generate { out })) = &cli.command {
+        crate::auth::tokens::write_new_key(out)?;
+        println!("wrote {}", out.display());
+        return Ok(());
+    }
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => {
@@ -142,29 +141,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config(ConfigCommand::Check) => {
             let mut shown = serde_json::to_value(&settings)?;
-            if let Some(url) = shown.pointer_mut("/database/url").filter(|v| v.is_string()) {
-                *url = serde_json::Value::String(redact_url(url.as_str().unwrap_or_default()));
+            for pointer in ["/database/url", "/redis/url"] {
+                if let Some(url) = shown.pointer_mut(pointer).filter(|v| v.is_string()) {
+                    *url = serde_json::Value::String(crate::config::redact_url(url.as_str().unwrap_or_default()));
+                }
             }
-            println!(
-                "configuration is valid\n{}",
-                serde_json::to_string_pretty(&shown)?
-            );
+            println!("configuration is valid\n{}", serde_json::to_string_pretty(&shown)?);
             Ok(())
         }
-        Command::Keys(KeysCommand::Generate { out }) => {
-            crate::auth::tokens::write_new_key(&out)?;
-            println!("wrote {}", out.display());
-            Ok(())
-        }
+        Command::Keys(KeysCommand::Generate { .. }) => Ok(()),
     }
 }
 
-async fn create_admin(
-    settings: Settings,
-    email: &str,
-    username: &str,
-    from_stdin: bool,
-) -> anyhow::Result<()> {
+async fn create_admin(settings: Settings, email: &str, username: &str, from_stdin: bool) -> anyhow::Result<()> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
     let username = Username::parse(username).map_err(|e| anyhow::anyhow!("username {e}"))?;
     let raw = if from_stdin || !std::io::stdin().is_terminal() {
@@ -180,8 +169,7 @@ async fn create_admin(
         anyhow::ensure!(first == again, "the passwords differ");
         first
     };
-    let password = Password::parse(&raw, Some(username.as_str()))
-        .map_err(|e| anyhow::anyhow!("password {e}"))?;
+    let password = Password::parse(&raw, Some(username.as_str())).map_err(|e| anyhow::anyhow!("password {e}"))?;
     let state = build_state(settings).await?;
     let hash = state.hasher.hash(password.expose()).await?;
     let new = store::users::NewUser {
@@ -201,17 +189,5 @@ async fn create_admin(
         }
         Err(store::users::InsertError::UsernameTaken) => anyhow::bail!("that username is taken"),
         Err(store::users::InsertError::Db(e)) => Err(e.into()),
-    }
-}
-
-/// Hides the password in a database URL.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            let user = creds.split(':').next().unwrap_or_default();
-            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }

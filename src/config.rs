@@ -33,6 +33,19 @@ pub struct Settings {
     pub http: HttpSettings,
     pub auth: AuthSettings,
     pub limits: LimitSettings,
+    pub redis: RedisSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`. Set it when several instances run: rate limits are then shared.
+    /// Unset: limits are kept in process.
+    pub url: Option<String>,
+    /// Connect and response timeout; past it, auth endpoints answer 503 (fail closed).
+    pub timeout_ms: u64,
+    /// Prefix for every key Rampart writes.
+    pub key_prefix: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,9 +173,7 @@ impl Default for Settings {
                     iterations: 2,
                     parallelism: 1,
                 },
-                hash_concurrency: std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
+                hash_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             },
             limits: LimitSettings {
                 register_per_ip: Rate {
@@ -190,6 +201,11 @@ impl Default for Settings {
                     per_secs: 3600,
                 },
             },
+            redis: RedisSettings {
+                url: None,
+                timeout_ms: 500,
+                key_prefix: "rampart:".into(),
+            },
         }
     }
 }
@@ -207,7 +223,7 @@ impl Settings {
             anyhow::bail!("configuration file {} does not exist", file.display());
         }
         let settings: Settings = fig
-            .merge(Env::prefixed("RAMPART_").split("__").ignore(&["config"]))
+            .merge(Env::prefixed("RAMPART_").filter(is_setting).split("__"))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         settings.validate()?;
@@ -218,10 +234,7 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("rampart.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("rampart.db").display()),
         }
     }
 
@@ -233,31 +246,24 @@ impl Settings {
             problems.push("auth.access_ttl_secs must be between 1 and 900".to_owned());
         }
         if a.session_idle_secs == 0 || a.session_absolute_secs < a.session_idle_secs {
-            problems.push(
-                "auth.session_absolute_secs must be at least auth.session_idle_secs (> 0)"
-                    .to_owned(),
-            );
+            problems.push("auth.session_absolute_secs must be at least auth.session_idle_secs (> 0)".to_owned());
         }
         if a.hash_concurrency == 0 {
             problems.push("auth.hash_concurrency must be at least 1".to_owned());
         }
-        if argon2::Params::new(
-            a.argon2.memory_kib,
-            a.argon2.iterations,
-            a.argon2.parallelism,
-            None,
-        )
-        .is_err()
-        {
+        if argon2::Params::new(a.argon2.memory_kib, a.argon2.iterations, a.argon2.parallelism, None).is_err() {
             problems.push("auth.argon2 parameters are not valid Argon2 parameters".to_owned());
         }
         for origin in &self.http.cors_origins {
             if origin == "*" && self.http.cors_allow_credentials {
-                problems.push("http.cors_origins may not contain `*` while http.cors_allow_credentials is true".to_owned());
+                problems
+                    .push("http.cors_origins may not contain `*` while http.cors_allow_credentials is true".to_owned());
             } else if origin == "null" {
                 problems.push("http.cors_origins may not contain `null`".to_owned());
             } else if origin != "*" && !is_exact_origin(origin) {
-                problems.push(format!("http.cors_origins entry {origin:?} is not an exact origin like https://app.example.com"));
+                problems.push(format!(
+                    "http.cors_origins entry {origin:?} is not an exact origin like https://app.example.com"
+                ));
             }
         }
         if self.http.json_limit_bytes > self.http.body_limit_bytes {
@@ -265,14 +271,16 @@ impl Settings {
         }
         if self.env == Environment::Production {
             if a.signing_key_file.is_none() {
-                problems.push("auth.signing_key_file must be set in production (generate one with `rampart keys generate`)".to_owned());
+                problems.push(
+                    "auth.signing_key_file must be set in production (generate one with `rampart keys generate`)"
+                        .to_owned(),
+                );
             }
             if self.http.cors_origins.iter().any(|o| o == "*") {
                 problems.push("http.cors_origins may not contain `*` in production".to_owned());
             }
             if a.argon2.memory_kib < 19456 {
-                problems
-                    .push("auth.argon2.memory_kib below 19456 is refused in production".to_owned());
+                problems.push("auth.argon2.memory_kib below 19456 is refused in production".to_owned());
             }
             if !self.public_origin.starts_with("https://") {
                 problems.push("public_origin must be https:// in production".to_owned());
@@ -283,6 +291,39 @@ impl Settings {
         } else {
             anyhow::bail!("refusing to start:\n  - {}", problems.join("\n  - "))
         }
+    }
+}
+
+/// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
+/// `RAMPART_TEST_*`, `RAMPART_CONFIG`) are not settings and are left alone.
+const SECTIONS: [&str; 10] = [
+    "env",
+    "bind",
+    "data_dir",
+    "public_origin",
+    "log",
+    "database",
+    "http",
+    "auth",
+    "limits",
+    "redis",
+];
+
+fn is_setting(key: &figment::value::UncasedStr) -> bool {
+    let key = key.as_str().to_ascii_lowercase();
+    let top = key.split("__").next().unwrap_or_default();
+    SECTIONS.contains(&top)
+}
+
+/// Hides the password in a URL such as `postgres://user:secret@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -332,13 +373,17 @@ mod tests {
     }
 
     #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/rampart"),
+            "postgres://app:***@db:5432/rampart"
+        );
+        assert_eq!(redact_url("sqlite://data/rampart.db"), "sqlite://data/rampart.db");
+    }
+
+    #[test]
     fn origins_must_be_exact() {
-        for bad in [
-            "null",
-            "https://*.example.com",
-            "example.com",
-            "https://a.com/path",
-        ] {
+        for bad in ["null", "https://*.example.com", "example.com", "https://a.com/path"] {
             let mut s = Settings::default();
             s.http.cors_origins = vec![bad.into()];
             assert!(s.validate().is_err(), "{bad} should be refused");

@@ -30,20 +30,11 @@ pub enum AppError {
     #[error("bad request: {detail}")]
     BadRequest { code: &'static str, detail: String },
     #[error("unauthorized: {code}")]
-    Unauthorized {
-        code: &'static str,
-        detail: &'static str,
-    },
+    Unauthorized { code: &'static str, detail: &'static str },
     #[error("forbidden: {code}")]
-    Forbidden {
-        code: &'static str,
-        detail: &'static str,
-    },
+    Forbidden { code: &'static str, detail: &'static str },
     #[error("not found")]
-    NotFound {
-        code: &'static str,
-        detail: &'static str,
-    },
+    NotFound { code: &'static str, detail: &'static str },
     #[error("conflict: {code}")]
     Conflict {
         code: &'static str,
@@ -102,23 +93,15 @@ impl AppError {
 
     fn code_and_detail(&self) -> (&'static str, String) {
         match self {
-            AppError::Validation { code, detail, .. } | AppError::BadRequest { code, detail } => {
-                (code, detail.clone())
-            }
+            AppError::Validation { code, detail, .. } | AppError::BadRequest { code, detail } => (code, detail.clone()),
             AppError::Unauthorized { code, detail }
             | AppError::Forbidden { code, detail }
             | AppError::NotFound { code, detail }
             | AppError::Conflict { code, detail, .. } => (code, (*detail).to_owned()),
             AppError::PayloadTooLarge { detail } => ("payload_too_large", detail.clone()),
             AppError::UnsupportedMediaType { detail } => ("unsupported_media_type", detail.clone()),
-            AppError::RateLimited { .. } => (
-                "rate_limited",
-                "Too many requests; retry after the given delay.".into(),
-            ),
-            AppError::Unavailable(what) => (
-                "service_unavailable",
-                format!("{what} is unavailable; retry shortly."),
-            ),
+            AppError::RateLimited { .. } => ("rate_limited", "Too many requests; retry after the given delay.".into()),
+            AppError::Unavailable(what) => ("service_unavailable", format!("{what} is unavailable; retry shortly.")),
             AppError::Internal(_) => ("internal_error", "An unexpected error occurred.".into()),
         }
     }
@@ -145,12 +128,7 @@ pub struct Problem {
 pub struct ProblemMarker;
 
 /// Builds a problem response; used by [`AppError`] and by the middleware that wraps foreign errors.
-pub fn problem_response(
-    status: StatusCode,
-    code: &str,
-    detail: String,
-    errors: Option<FieldErrors>,
-) -> Response {
+pub fn problem_response(status: StatusCode, code: &str, detail: String, errors: Option<FieldErrors>) -> Response {
     let body = Problem {
         type_uri: format!("https://rampart.dev/problems/{}", code.replace('_', "-")),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -177,13 +155,8 @@ impl IntoResponse for AppError {
         let errors = match &self {
             AppError::Validation { errors, .. } if !errors.is_empty() => Some(errors.clone()),
             AppError::Conflict {
-                field: Some(f),
-                detail,
-                ..
-            } => Some(FieldErrors::from([(
-                (*f).to_owned(),
-                vec![(*detail).to_owned()],
-            )])),
+                field: Some(f), detail, ..
+            } => Some(FieldErrors::from([((*f).to_owned(), vec![(*detail).to_owned()])])),
             _ => None,
         };
         let mut res = problem_response(status, code, detail, errors);
@@ -199,17 +172,14 @@ impl IntoResponse for AppError {
             }
             AppError::RateLimited { retry_after } => {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
             AppError::Unavailable(_) => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1u64));
             }
             AppError::Internal(err) => {
                 // Carried to the logging middleware so the cause chain is logged once, inside the request span.
-                res.extensions_mut()
-                    .insert(InternalCause(format!("{err:#}")));
+                res.extensions_mut().insert(InternalCause(format!("{err:#}")));
             }
             _ => {}
         }
@@ -223,11 +193,26 @@ pub struct InternalCause(pub String);
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                AppError::Unavailable("The database")
-            }
-            other => AppError::Internal(anyhow::Error::new(other).context("database query")),
+        if is_outage(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return AppError::Unavailable("The database");
         }
+        AppError::Internal(anyhow::Error::new(err).context("database query"))
+    }
+}
+
+/// Errors that mean "the database is not reachable right now" rather than "this query is wrong":
+/// they become a 503 with `Retry-After`, and the pool reconnects once the server is back.
+fn is_outage(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            // PostgreSQL classes 08 (connection exception), 57P (operator intervention: shutdown,
+            // cannot connect now) and 53 (insufficient resources); SQLite's BUSY/LOCKED after the
+            // busy timeout.
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "5" || code == "6"
+        }
+        _ => false,
     }
 }

@@ -43,7 +43,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The document and the offline docs page.
 pub fn docs_router(openapi: utoipa::openapi::OpenApi) -> Router<AppState> {
-    SwaggerUi::new("/docs")
-        .url("/api/v1/openapi.json", openapi)
-        .into()
+    SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi).into()
 }

@@ -16,7 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::auth::limiter::InMemoryLimiter;
+use crate::auth::limiter::{InMemoryLimiter, Limiter, RedisLimiter};
 use crate::auth::password::Hasher;
 use crate::auth::tokens::Keys;
 use crate::config::Settings;
@@ -52,10 +52,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains requests in flight.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
         let s = &self.state.settings.http;
         let options = server::ServeOptions {
             header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
@@ -75,12 +72,19 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     db.migrate().await?;
     let keys = Keys::load(&settings.auth, &settings.data_dir)?;
     let hasher = Hasher::new(settings.auth.argon2, settings.auth.hash_concurrency)?;
+    let limiter: Arc<dyn Limiter> = match &settings.redis.url {
+        Some(url) => {
+            let timeout = Duration::from_millis(settings.redis.timeout_ms);
+            Arc::new(RedisLimiter::new(url, timeout, &settings.redis.key_prefix)?)
+        }
+        None => Arc::new(InMemoryLimiter::new()),
+    };
     Ok(AppState {
         settings: Arc::new(settings),
         db,
         hasher: Arc::new(hasher),
         keys: Arc::new(keys),
-        limiter: Arc::new(InMemoryLimiter::new()),
+        limiter,
     })
 }
 
@@ -115,21 +119,11 @@ fn cors(settings: &Settings) -> CorsLayer {
     let origin = if http.cors_origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(
-            http.cors_origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
-        )
+        AllowOrigin::list(http.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
     CorsLayer::new()
         .allow_origin(origin)
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PATCH,
-            Method::PUT,
-            Method::DELETE,
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -153,9 +147,13 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database (and Redis, when configured) answers, within a second.
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.db.ping().await {
+    let checks = async { state.db.ping().await && state.limiter.ready().await };
+    if tokio::time::timeout(Duration::from_secs(1), checks)
+        .await
+        .unwrap_or(false)
+    {
         Json(serde_json::json!({ "status": "ok" })).into_response()
     } else {
         AppError::Unavailable("The database").into_response()

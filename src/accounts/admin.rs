@@ -105,9 +105,8 @@ async fn update_user(
     if req.role.is_none() && req.disabled.is_none() {
         return Err(AppError::invalid("role", "give role and/or disabled"));
     }
-    let before = store::users::find_by_id(&state.db, &id).await?;
-    let row = match store::users::admin_update(&state.db, &id, req.role, req.disabled).await? {
-        AdminChange::Updated(row) => *row,
+    let (before, row) = match store::users::admin_update(&state.db, &id, req.role, req.disabled).await? {
+        AdminChange::Updated { before, after } => (*before, *after),
         AdminChange::NotFound => {
             return Err(AppError::NotFound {
                 code: "user_not_found",
@@ -125,35 +124,33 @@ async fn update_user(
     if row.disabled_at.is_some() {
         store::sessions::revoke_all(&state.db, &row.id, None, "disabled").await?;
     }
-    if let Some(before) = before {
-        if before.role != row.role {
-            let details = serde_json::json!({ "from": before.role, "to": row.role });
-            audit(
-                &state,
-                &meta,
-                "role_changed",
-                Some(&actor.user_id),
-                Some(&row.id),
-                details,
-            )
-            .await;
-        }
-        if before.disabled_at.is_some() != row.disabled_at.is_some() {
-            let kind = if row.disabled_at.is_some() {
-                "user_disabled"
-            } else {
-                "user_enabled"
-            };
-            audit(
-                &state,
-                &meta,
-                kind,
-                Some(&actor.user_id),
-                Some(&row.id),
-                serde_json::json!({}),
-            )
-            .await;
-        }
+    if before.role != row.role {
+        let details = serde_json::json!({ "from": before.role, "to": row.role });
+        audit(
+            &state,
+            &meta,
+            "role_changed",
+            Some(&actor.user_id),
+            Some(&row.id),
+            details,
+        )
+        .await;
+    }
+    if before.disabled_at.is_some() != row.disabled_at.is_some() {
+        let kind = if row.disabled_at.is_some() {
+            "user_disabled"
+        } else {
+            "user_enabled"
+        };
+        audit(
+            &state,
+            &meta,
+            kind,
+            Some(&actor.user_id),
+            Some(&row.id),
+            serde_json::json!({}),
+        )
+        .await;
     }
     Ok(Json(AdminUserView::from(&row)))
 }

@@ -63,30 +63,17 @@ async fn register(
     AppJson(req): AppJson<RegisterRequest>,
 ) -> Result<Response> {
     let limits = &state.settings.limits;
-    limit(
-        &state,
-        &format!("register:ip:{}", meta.ip),
-        limits.register_per_ip,
-    )?;
+    limit(&state, &format!("register:ip:{}", meta.ip), limits.register_per_ip).await?;
 
     let mut errors = FieldErrors::new();
-    let mut field = |name: &str, msg: &str| {
-        errors
-            .entry(name.to_owned())
-            .or_default()
-            .push(msg.to_owned())
-    };
-    let username = Username::parse(&req.username)
-        .map_err(|m| field("username", m))
-        .ok();
+    let mut field = |name: &str, msg: &str| errors.entry(name.to_owned()).or_default().push(msg.to_owned());
+    let username = Username::parse(&req.username).map_err(|m| field("username", m)).ok();
     let email = Email::parse(&req.email).map_err(|m| field("email", m)).ok();
     let password = Password::parse(&req.password, username.as_ref().map(Username::as_str))
         .map_err(|m| field("password", m))
         .ok();
     let display_name = match req.display_name.as_deref() {
-        Some(d) => DisplayName::parse(d)
-            .map_err(|m| field("display_name", m))
-            .ok(),
+        Some(d) => DisplayName::parse(d).map_err(|m| field("display_name", m)).ok(),
         None => None,
     };
     let (Some(username), Some(email), Some(password)) = (username, email, password) else {
@@ -95,11 +82,7 @@ async fn register(
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
-    limit(
-        &state,
-        &format!("register:email:{email}"),
-        limits.register_per_ip,
-    )?;
+    limit(&state, &format!("register:email:{email}"), limits.register_per_ip).await?;
 
     let hash = state.hasher.hash(password.expose()).await?;
     let new = store::users::NewUser {
@@ -109,21 +92,19 @@ async fn register(
         display_name: display_name.as_ref().map(DisplayName::as_str),
         role: Role::User,
     };
-    let user = store::users::insert(&state.db, new)
-        .await
-        .map_err(|e| match e {
-            store::users::InsertError::EmailTaken => AppError::Conflict {
-                code: "email_taken",
-                detail: "An account with this email already exists.",
-                field: Some("email"),
-            },
-            store::users::InsertError::UsernameTaken => AppError::Conflict {
-                code: "username_taken",
-                detail: "This username is taken.",
-                field: Some("username"),
-            },
-            store::users::InsertError::Db(e) => e.into(),
-        })?;
+    let user = store::users::insert(&state.db, new).await.map_err(|e| match e {
+        store::users::InsertError::EmailTaken => AppError::Conflict {
+            code: "email_taken",
+            detail: "An account with this email already exists.",
+            field: Some("email"),
+        },
+        store::users::InsertError::UsernameTaken => AppError::Conflict {
+            code: "username_taken",
+            detail: "This username is taken.",
+            field: Some("username"),
+        },
+        store::users::InsertError::Db(e) => e.into(),
+    })?;
     audit(
         &state,
         &meta,
@@ -162,11 +143,7 @@ async fn login(
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<Response> {
     let limits = &state.settings.limits;
-    limit(
-        &state,
-        &format!("login:ip:{}", meta.ip),
-        limits.login_per_ip,
-    )?;
+    limit(&state, &format!("login:ip:{}", meta.ip), limits.login_per_ip).await?;
     let login = req.login.trim().to_lowercase();
     if login.is_empty() || login.len() > 254 || req.password.len() > 1024 {
         return Err(INVALID_CREDENTIALS);
@@ -175,14 +152,14 @@ async fn login(
     // exactly like real ones and the answer never reveals which exist.
     let per_account = format!("loginfail:acct:{login}");
     let per_account_ip = format!("loginfail:acctip:{login}:{}", meta.ip);
-    for (key, rate) in [
-        (&per_account_ip, limits.login_failures_per_account_ip),
-        (&per_account, limits.login_failures_per_account),
-    ] {
-        state
-            .limiter
-            .peek(key, rate)
-            .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+    // Each attempt is charged before the password is checked, so parallel guesses cannot all slip
+    // past the check; a successful sign-in gets its charge back.
+    let failure_budgets = [
+        (per_account_ip.as_str(), limits.login_failures_per_account_ip),
+        (per_account.as_str(), limits.login_failures_per_account),
+    ];
+    for (key, rate) in failure_budgets {
+        state.limiter.hit(key, rate).await?;
     }
     let user = if login.contains('@') {
         store::users::find_by_email(&state.db, &login).await?
@@ -195,14 +172,14 @@ async fn login(
         .verify(&attempt, user.as_ref().map(|u| u.password_hash.as_str()))
         .await?;
     let user = match user {
-        Some(u) if verified && u.is_active() => u,
+        Some(u) if verified && u.is_active() => {
+            for (key, rate) in failure_budgets {
+                // Only a refund is lost if the limiter is down now; the sign-in itself is fine.
+                let _ = state.limiter.refund(key, rate).await;
+            }
+            u
+        }
         other => {
-            let _ = state
-                .limiter
-                .hit(&per_account_ip, limits.login_failures_per_account_ip);
-            let _ = state
-                .limiter
-                .hit(&per_account, limits.login_failures_per_account);
             let target = other.as_ref().map(|u| u.id.as_str());
             audit(
                 &state,
@@ -228,11 +205,7 @@ async fn login(
     let (mut body, refresh) = start_session(&state, &user, &meta, req.refresh_cookie).await?;
     if req.refresh_cookie {
         body.refresh_token = None;
-        let jar = cookies::with_refresh(
-            jar,
-            refresh,
-            state.settings.auth.session_absolute_secs as i64,
-        );
+        let jar = cookies::with_refresh(jar, refresh, state.settings.auth.session_absolute_secs as i64);
         return Ok((jar, Json(body)).into_response());
     }
     Ok(Json(body).into_response())
@@ -294,19 +267,14 @@ async fn refresh_session(
     body: Bytes,
 ) -> Result<Response> {
     let limits = &state.settings.limits;
-    limit(
-        &state,
-        &format!("refresh:ip:{}", meta.ip),
-        limits.refresh_per_ip,
-    )?;
+    limit(&state, &format!("refresh:ip:{}", meta.ip), limits.refresh_per_ip).await?;
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let req: RefreshRequest =
-            serde_json::from_slice(&body).map_err(|_| AppError::BadRequest {
-                code: "invalid_body",
-                detail: "Expected {\"refresh_token\": \"…\"}.".into(),
-            })?;
+        let req: RefreshRequest = serde_json::from_slice(&body).map_err(|_| AppError::BadRequest {
+            code: "invalid_body",
+            detail: "Expected {\"refresh_token\": \"…\"}.".into(),
+        })?;
         req.refresh_token
     };
     let cookie_mode = from_body.is_none();
@@ -321,9 +289,7 @@ async fn refresh_session(
             })?,
     };
     let old_hash = secrets::hash(&token);
-    let Some((session_id, user_id, csrf_hash)) =
-        store::sessions::owner_of_refresh(&state.db, &old_hash).await?
-    else {
+    let Some((session_id, user_id, csrf_hash)) = store::sessions::owner_of_refresh(&state.db, &old_hash).await? else {
         return Err(AppError::Unauthorized {
             code: "invalid_refresh_token",
             detail: "The refresh token is not valid.",
@@ -333,15 +299,15 @@ async fn refresh_session(
         &state,
         &format!("refresh:session:{session_id}"),
         limits.refresh_per_session,
-    )?;
+    )
+    .await?;
     if cookie_mode {
         // Cookies ride along on cross-site requests; the header cannot, and must match this session.
         let sent = headers
             .get(cookies::CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(secrets::hash);
-        let ok =
-            matches!((sent, csrf_hash), (Some(s), Some(expected)) if secrets::equal(&s, &expected));
+        let ok = matches!((sent, csrf_hash), (Some(s), Some(expected)) if secrets::equal(&s, &expected));
         if !ok {
             return Err(AppError::Forbidden {
                 code: "csrf_failed",
@@ -351,9 +317,7 @@ async fn refresh_session(
     }
     let new_refresh = secrets::generate();
     let idle_ms = (state.settings.auth.session_idle_secs * 1000) as i64;
-    match store::sessions::rotate(&state.db, &old_hash, &secrets::hash(&new_refresh), idle_ms)
-        .await?
-    {
+    match store::sessions::rotate(&state.db, &old_hash, &secrets::hash(&new_refresh), idle_ms).await? {
         Rotation::Rotated(row) => {
             let user = store::users::find_by_id(&state.db, &row.user_id)
                 .await?
@@ -370,29 +334,14 @@ async fn refresh_session(
             if cookie_mode {
                 body.refresh_token = None;
                 let remaining = (row.absolute_expires_at - crate::domain::now_ms()) / 1000;
-                return Ok((
-                    cookies::with_refresh(jar, new_refresh, remaining),
-                    Json(body),
-                )
-                    .into_response());
+                return Ok((cookies::with_refresh(jar, new_refresh, remaining), Json(body)).into_response());
             }
             Ok(Json(body).into_response())
         }
-        Rotation::Reused {
-            session_id,
-            user_id,
-        } => {
+        Rotation::Reused { session_id, user_id } => {
             tracing::warn!(session_id, "refresh token reuse: session revoked");
             let details = serde_json::json!({ "session_id": session_id });
-            audit(
-                &state,
-                &meta,
-                "refresh_token_reuse",
-                None,
-                Some(&user_id),
-                details,
-            )
-            .await;
+            audit(&state, &meta, "refresh_token_reuse", None, Some(&user_id), details).await;
             Err(AppError::Unauthorized {
                 code: "refresh_token_reused",
                 detail: "This refresh token was already used; the session has been ended.",
@@ -411,12 +360,7 @@ async fn refresh_session(
 /// End this session. Its access token stops working on the next request.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
-async fn logout(
-    State(state): State<AppState>,
-    meta: RequestMeta,
-    jar: CookieJar,
-    user: AuthUser,
-) -> Result<Response> {
+async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar, user: AuthUser) -> Result<Response> {
     store::sessions::revoke_owned(&state.db, &user.user_id, &user.session_id, "logout").await?;
     let details = serde_json::json!({ "session_id": user.session_id });
     audit(
@@ -457,9 +401,7 @@ async fn logout_all(
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "A JWK set")))]
 async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = Json(state.keys.jwks()).into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     res
 }

@@ -34,9 +34,7 @@ const GONE: AppError = AppError::Unauthorized {
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserView>> {
-    let row = store::users::find_by_id(&state.db, &user.user_id)
-        .await?
-        .ok_or(GONE)?;
+    let row = store::users::find_by_id(&state.db, &user.user_id).await?.ok_or(GONE)?;
     Ok(Json(UserView::from(&row)))
 }
 
@@ -90,17 +88,10 @@ async fn update_me(
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
-    let display_name = display_name
-        .as_ref()
-        .map(|d| d.as_ref().map(DisplayName::as_str));
-    let row = store::users::update_profile(
-        &state.db,
-        &user.user_id,
-        display_name,
-        bio.as_ref().map(Bio::as_str),
-    )
-    .await?
-    .ok_or(GONE)?;
+    let display_name = display_name.as_ref().map(|d| d.as_ref().map(DisplayName::as_str));
+    let row = store::users::update_profile(&state.db, &user.user_id, display_name, bio.as_ref().map(Bio::as_str))
+        .await?
+        .ok_or(GONE)?;
     Ok(Json(UserView::from(&row)))
 }
 
@@ -127,36 +118,22 @@ async fn change_password(
 ) -> Result<StatusCode> {
     let rate = state.settings.limits.login_failures_per_account_ip;
     let key = format!("pwchange:{}", user.user_id);
-    state
-        .limiter
-        .peek(&key, rate)
-        .map_err(|retry_after| AppError::RateLimited { retry_after })?;
-    let row = store::users::find_by_id(&state.db, &user.user_id)
-        .await?
-        .ok_or(GONE)?;
+    state.limiter.hit(&key, rate).await?;
+    let row = store::users::find_by_id(&state.db, &user.user_id).await?.ok_or(GONE)?;
     let current = normalise_attempt(&req.current_password);
-    if !state
-        .hasher
-        .verify(&current, Some(&row.password_hash))
-        .await?
-    {
-        let _ = state.limiter.hit(&key, rate);
+    if !state.hasher.verify(&current, Some(&row.password_hash)).await? {
+        // The charge stays: only wrong guesses use up the budget.
         return Err(AppError::Forbidden {
             code: "wrong_password",
             detail: "The current password is incorrect.",
         });
     }
-    let new = Password::parse(&req.new_password, Some(&row.username))
-        .map_err(|m| AppError::invalid("new_password", m))?;
+    let new =
+        Password::parse(&req.new_password, Some(&row.username)).map_err(|m| AppError::invalid("new_password", m))?;
     let hash = state.hasher.hash(new.expose()).await?;
     store::users::update_password_hash(&state.db, &user.user_id, &hash).await?;
-    let ended = store::sessions::revoke_all(
-        &state.db,
-        &user.user_id,
-        Some(&user.session_id),
-        "password_changed",
-    )
-    .await?;
+    let ended =
+        store::sessions::revoke_all(&state.db, &user.user_id, Some(&user.session_id), "password_changed").await?;
     audit(
         &state,
         &meta,

@@ -49,9 +49,6 @@ async fn audit(
 }
 
 /// A rate-limit check as an error.
-fn limit(state: &AppState, key: &str, rate: crate::config::Rate) -> crate::error::Result<()> {
-    state
-        .limiter
-        .hit(key, rate)
-        .map_err(|retry_after| crate::error::AppError::RateLimited { retry_after })
+async fn limit(state: &AppState, key: &str, rate: crate::config::Rate) -> crate::error::Result<()> {
+    Ok(state.limiter.hit(key, rate).await?)
 }

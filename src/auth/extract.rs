@@ -37,9 +37,7 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
     };
     let value = value.to_str().map_err(|_| INVALID)?;
     match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             Ok(Some(token.trim()))
         }
         _ => Err(INVALID),
@@ -72,10 +70,7 @@ async fn authenticate(token: &str, state: &AppState) -> Result<AuthUser, AppErro
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(user) = parts.extensions.get::<AuthUser>() {
             return Ok(user.clone());
         }
@@ -92,10 +87,7 @@ impl FromRequestParts<AppState> for AuthUser {
 impl FromRequestParts<AppState> for MaybeAuthUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if bearer(parts)?.is_none() {
             return Ok(MaybeAuthUser(None));
         }

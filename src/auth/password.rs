@@ -21,16 +21,10 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(settings: Argon2Settings, concurrency: usize) -> anyhow::Result<Hasher> {
-        let params = Params::new(
-            settings.memory_kib,
-            settings.iterations,
-            settings.parallelism,
-            None,
-        )
-        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let mut seed = [0u8; 24];
-        aws_lc_rs::rand::fill(&mut seed)
-            .map_err(|_| anyhow::anyhow!("system randomness unavailable"))?;
+        aws_lc_rs::rand::fill(&mut seed).map_err(|_| anyhow::anyhow!("system randomness unavailable"))?;
         let dummy_hash = hash_blocking(&params, &hex(&seed))?;
         Ok(Hasher {
             params,
@@ -46,11 +40,7 @@ impl Hasher {
 
     /// Hashes a password into a PHC string.
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("hash permits closed")?;
+        let _permit = self.permits.acquire().await.context("hash permits closed")?;
         let params = self.params.clone();
         let password = SecretString::from(password.to_owned());
         tokio::task::spawn_blocking(move || hash_blocking(&params, password.expose_secret()))
@@ -60,16 +50,8 @@ impl Hasher {
 
     /// Verifies `password` against `hash`, or against the dummy hash when `hash` is `None`; always
     /// false in that case, but only after the same work.
-    pub async fn verify(
-        &self,
-        password: &SecretString,
-        hash: Option<&str>,
-    ) -> anyhow::Result<bool> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("hash permits closed")?;
+    pub async fn verify(&self, password: &SecretString, hash: Option<&str>) -> anyhow::Result<bool> {
+        let _permit = self.permits.acquire().await.context("hash permits closed")?;
         let real = hash.is_some();
         let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
         let password = password.clone();
@@ -127,20 +109,13 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert!(
-            !h.verify(&SecretString::from("correct horse"), None)
-                .await
-                .unwrap()
-        );
+        assert!(!h.verify(&SecretString::from("correct horse"), None).await.unwrap());
     }
 
     #[tokio::test]
     async fn production_parameters_are_argon2id_19_mib_two_passes_one_lane() {
         let h = Hasher::new(crate::config::Settings::default().auth.argon2, 1).unwrap();
         let hash = h.hash("some password").await.unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
     }
 }

@@ -23,9 +23,7 @@ pub fn allows(actor: &AuthUser, action: Action<'_>) -> bool {
     match action {
         Action::ManageUsers | Action::ReadAudit => actor.role == Role::Admin,
         Action::EditContent { owner_id } => actor.user_id == owner_id,
-        Action::RemoveContent { owner_id } => {
-            actor.user_id == owner_id || actor.role >= Role::Moderator
-        }
+        Action::RemoveContent { owner_id } => actor.user_id == owner_id || actor.role >= Role::Moderator,
     }
 }
 

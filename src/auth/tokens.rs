@@ -57,17 +57,15 @@ impl Keys {
                 p
             }
         };
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("reading signing key {}", path.display()))?;
-        let pkcs8 = decode_key_file(&bytes)
-            .with_context(|| format!("signing key {} is not PKCS#8 Ed25519", path.display()))?;
+        let bytes = std::fs::read(&path).with_context(|| format!("reading signing key {}", path.display()))?;
+        let pkcs8 =
+            decode_key_file(&bytes).with_context(|| format!("signing key {} is not PKCS#8 Ed25519", path.display()))?;
         Keys::from_pkcs8(&pkcs8, settings)
     }
 
     /// Builds keys from PKCS#8 DER bytes.
     pub fn from_pkcs8(pkcs8: &[u8], settings: &AuthSettings) -> anyhow::Result<Keys> {
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
-            .map_err(|_| anyhow::anyhow!("invalid Ed25519 PKCS#8 key"))?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| anyhow::anyhow!("invalid Ed25519 PKCS#8 key"))?;
         let public_raw = pair.public_key().as_ref().to_vec();
         let kid = Sha256::digest(&public_raw)
             .iter()
@@ -122,9 +120,7 @@ impl Keys {
             return None;
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        if data.header.typ.as_deref() != Some(TOKEN_TYPE)
-            || data.header.kid.as_deref() != Some(self.kid.as_str())
-        {
+        if data.header.typ.as_deref() != Some(TOKEN_TYPE) || data.header.kid.as_deref() != Some(self.kid.as_str()) {
             return None;
         }
         Some(data.claims)
@@ -153,9 +149,9 @@ pub fn default_key_path(data_dir: &Path) -> PathBuf {
 /// Generates a new PKCS#8 key file readable by the owner only.
 pub fn write_new_key(path: &Path) -> anyhow::Result<()> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
-    let doc = Ed25519KeyPair::generate_pkcs8(&rng)
-        .map_err(|_| anyhow::anyhow!("generating Ed25519 key"))?;
-    if let Some(dir) = path.parent() {
+    let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| anyhow::anyhow!("generating Ed25519 key"))?;
+    // A folder created here holds only keys, so it is closed to others; an existing one is left as it is.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         restrict(dir, 0o700)?;
     }
@@ -224,10 +220,7 @@ mod tests {
         let k = keys();
         let t = k.issue("u1", "s1", Role::Moderator).unwrap();
         let c = k.verify(&t).unwrap();
-        assert_eq!(
-            (c.sub.as_str(), c.sid.as_str(), c.role),
-            ("u1", "s1", Role::Moderator)
-        );
+        assert_eq!((c.sub.as_str(), c.sid.as_str(), c.role), ("u1", "s1", Role::Moderator));
         assert!(c.exp - c.iat <= 900);
     }
 

@@ -42,9 +42,7 @@ impl Email {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
             if !ok {
                 return Err("has an invalid domain");
             }
@@ -91,10 +89,7 @@ mod tests {
             ("a\n@example.com", "control character"),
         ];
         for (input, why) in cases {
-            assert!(
-                Email::parse(input).is_err(),
-                "{why}: {input:?} should be refused"
-            );
+            assert!(Email::parse(input).is_err(), "{why}: {input:?} should be refused");
         }
         assert!(
             Email::parse(&format!("{}@example.com", "a".repeat(65))).is_err(),

@@ -70,14 +70,7 @@ mod tests {
         assert_eq!(p.expose(), "correct horse battery staple");
         assert!(Password::parse("пароль-длинный-ключ", None).is_ok());
         let long = "z".repeat(127) + "é";
-        assert_eq!(
-            Password::parse(&long, None)
-                .unwrap()
-                .expose()
-                .chars()
-                .count(),
-            128
-        );
+        assert_eq!(Password::parse(&long, None).unwrap().expose().chars().count(), 128);
     }
 
     #[test]
@@ -88,18 +81,11 @@ mod tests {
             ("password123", None, "common"),
             ("PassWord123", None, "common regardless of case"),
             ("xx-alice-rocks", Some("alice"), "contains the username"),
-            (
-                "xx-ALICE-rocks",
-                Some("alice"),
-                "contains the username in another case",
-            ),
+            ("xx-ALICE-rocks", Some("alice"), "contains the username in another case"),
         ] {
             assert!(Password::parse(pw, user).is_err(), "{why}: {pw}");
         }
-        assert!(
-            Password::parse(&"y".repeat(129), None).is_err(),
-            "129 characters"
-        );
+        assert!(Password::parse(&"y".repeat(129), None).is_err(), "129 characters");
     }
 
     #[test]

@@ -34,24 +34,14 @@ pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) ->
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let xff = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        Ok(ClientIp(resolve(
-            peer,
-            xff,
-            &state.settings.http.trusted_proxies,
-        )))
+        let xff = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        Ok(ClientIp(resolve(peer, xff, &state.settings.http.trusted_proxies)))
     }
 }
 
@@ -65,10 +55,7 @@ pub struct RequestMeta {
 impl FromRequestParts<AppState> for RequestMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
         let user_agent = parts
             .headers
@@ -107,9 +94,6 @@ mod tests {
             ip("1.2.3.4")
         );
         assert_eq!(resolve(ip("10.0.0.1"), None, &trusted), ip("10.0.0.1"));
-        assert_eq!(
-            resolve(ip("10.0.0.1"), Some("garbage"), &trusted),
-            ip("10.0.0.1")
-        );
+        assert_eq!(resolve(ip("10.0.0.1"), Some("garbage"), &trusted), ip("10.0.0.1"));
     }
 }

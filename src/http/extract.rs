@@ -37,11 +37,7 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
         JsonRejection::JsonDataError(e) => {
             let text = e.body_text();
             // axum prefixes serde's message with its own sentence; keep only serde's part.
-            let detail = text
-                .split_once(": ")
-                .map(|(_, rest)| rest)
-                .unwrap_or(&text)
-                .to_owned();
+            let detail = text.split_once(": ").map(|(_, rest)| rest).unwrap_or(&text).to_owned();
             let code = if detail.contains("unknown field") {
                 "unknown_field"
             } else {
@@ -49,9 +45,7 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
             };
             AppError::BadRequest { code, detail }
         }
-        JsonRejection::BytesRejection(e)
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-        {
+        JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             AppError::PayloadTooLarge {
                 detail: "The JSON body is larger than this route accepts.".into(),
             }

@@ -15,16 +15,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     let is_api = req.uri().path().starts_with("/api/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.remove(header::SERVER);
     if is_api && !h.contains_key(header::CACHE_CONTROL) {
         // API answers carry tokens and personal data: no shared or browser caching.
@@ -42,11 +36,7 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     if let Some(InternalCause(cause)) = res.extensions().get::<InternalCause>() {
         tracing::error!(status, elapsed_ms = ms, error = %cause, "request failed");
     } else if status >= 500 {
-        tracing::warn!(
-            status,
-            elapsed_ms = ms,
-            "request answered with a server error"
-        );
+        tracing::warn!(status, elapsed_ms = ms, "request answered with a server error");
     } else {
         tracing::info!(status, elapsed_ms = ms, "request served");
     }
@@ -58,32 +48,19 @@ pub async fn access_log(req: Request, next: Next) -> Response {
 pub async fn problem_fallback(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || res.extensions().get::<ProblemMarker>().is_some()
-    {
+    if !(status.is_client_error() || status.is_server_error()) || res.extensions().get::<ProblemMarker>().is_some() {
         return res;
     }
     let (code, detail) = match status {
         StatusCode::NOT_FOUND => ("not_found", "No resource lives at this path."),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
-            "This path does not accept that method.",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This path does not accept that method."),
         StatusCode::PAYLOAD_TOO_LARGE => (
             "payload_too_large",
             "The request body is larger than this route accepts.",
         ),
-        StatusCode::REQUEST_TIMEOUT => {
-            ("request_timeout", "The request took too long to complete.")
-        }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
-            "The content type is not accepted here.",
-        ),
-        StatusCode::SERVICE_UNAVAILABLE => (
-            "service_unavailable",
-            "The service is temporarily unavailable.",
-        ),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long to complete."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "The content type is not accepted here."),
+        StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "The service is temporarily unavailable."),
         s if s.is_server_error() => ("internal_error", "An unexpected error occurred."),
         _ => ("bad_request", "The request could not be processed."),
     };
@@ -93,6 +70,9 @@ pub async fn problem_fallback(req: Request, next: Next) -> Response {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             fresh.headers_mut().insert(name.clone(), value.clone());
         }
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE && !fresh.headers().contains_key(header::RETRY_AFTER) {
+        fresh.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1u64));
     }
     fresh
 }

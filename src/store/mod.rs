@@ -45,8 +45,7 @@ impl Db {
             anyhow::bail!("database.url must start with sqlite: or postgres:");
         };
         if backend == Backend::Sqlite && settings.database.url.is_none() {
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
+            ensure_private_dir(&settings.data_dir)?;
         }
         let mut options = AnyPoolOptions::new()
             .max_connections(settings.database.max_connections)
@@ -62,10 +61,7 @@ impl Db {
                 })
             });
         }
-        let pool = options
-            .connect(&url)
-            .await
-            .context("connecting to the database")?;
+        let pool = options.connect(&url).await.context("connecting to the database")?;
         Ok(Db { pool, backend })
     }
 
@@ -75,10 +71,7 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .context("applying migrations")?;
+        migrator.run(&self.pool).await.context("applying migrations")?;
         Ok(())
     }
 
@@ -95,6 +88,22 @@ impl Db {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+}
+
+/// Creates the data folder readable by the owner only (it holds the database and keys); an existing
+/// folder keeps the permissions its owner gave it.
+pub fn ensure_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data folder {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Which unique constraint a write ran into, if any.

@@ -60,11 +60,7 @@ pub struct NewSession<'a> {
 
 /// Creates a session with its first refresh token; returns the session id.
 #[tracing::instrument(skip_all)]
-pub async fn create(
-    db: &Db,
-    new: NewSession<'_>,
-    refresh_hash: &str,
-) -> Result<String, sqlx::Error> {
+pub async fn create(db: &Db, new: NewSession<'_>, refresh_hash: &str) -> Result<String, sqlx::Error> {
     let now = now_ms();
     let id = new_id();
     let mut tx = db.begin_write().await?;
@@ -95,12 +91,10 @@ pub async fn create(
 /// The session named by an access token, joined with its user's current state.
 #[tracing::instrument(skip_all)]
 pub async fn auth_lookup(db: &Db, session_id: &str) -> Result<Option<AuthRow>, sqlx::Error> {
-    sqlx::query_as::<_, AuthRow>(sqlx::AssertSqlSafe(format!(
-        "{AUTH_SELECT} WHERE s.id = $1"
-    )))
-    .bind(session_id)
-    .fetch_optional(&db.pool)
-    .await
+    sqlx::query_as::<_, AuthRow>(sqlx::AssertSqlSafe(format!("{AUTH_SELECT} WHERE s.id = $1")))
+        .bind(session_id)
+        .fetch_optional(&db.pool)
+        .await
 }
 
 /// Result of presenting a refresh token.
@@ -117,12 +111,7 @@ pub enum Rotation {
 /// Rotates a refresh token atomically: exactly one presenter of a current token wins; any other use
 /// of it revokes the session.
 #[tracing::instrument(skip_all)]
-pub async fn rotate(
-    db: &Db,
-    old_hash: &str,
-    new_hash: &str,
-    idle_ms: i64,
-) -> Result<Rotation, sqlx::Error> {
+pub async fn rotate(db: &Db, old_hash: &str, new_hash: &str, idle_ms: i64) -> Result<Rotation, sqlx::Error> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let found: Option<(Option<i64>, String)> =
@@ -133,24 +122,20 @@ pub async fn rotate(
     let Some((used_at, session_id)) = found else {
         return Ok(Rotation::Invalid);
     };
-    let Some(auth) = sqlx::query_as::<_, AuthRow>(sqlx::AssertSqlSafe(format!(
-        "{AUTH_SELECT} WHERE s.id = $1"
-    )))
-    .bind(&session_id)
-    .fetch_optional(&mut *tx)
-    .await?
+    let Some(auth) = sqlx::query_as::<_, AuthRow>(sqlx::AssertSqlSafe(format!("{AUTH_SELECT} WHERE s.id = $1")))
+        .bind(&session_id)
+        .fetch_optional(&mut *tx)
+        .await?
     else {
         return Ok(Rotation::Invalid);
     };
     let claimed = used_at.is_none()
-        && sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
-        )
-        .bind(old_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        && sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
+            .bind(old_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1;
     if !claimed {
         revoke_in(&mut tx, &session_id, "refresh_token_reuse", now).await?;
@@ -189,23 +174,20 @@ async fn revoke_in(
     reason: &str,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("UPDATE sessions SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(session_id)
-        .bind(now)
-        .bind(reason)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("UPDATE sessions SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(session_id)
+            .bind(now)
+            .bind(reason)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Revokes one session of `user_id`; false when there is no such live session.
 #[tracing::instrument(skip_all)]
-pub async fn revoke_owned(
-    db: &Db,
-    user_id: &str,
-    session_id: &str,
-    reason: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn revoke_owned(db: &Db, user_id: &str, session_id: &str, reason: &str) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
         "UPDATE sessions SET revoked_at = $3, revoke_reason = $4 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
     )
@@ -221,12 +203,7 @@ pub async fn revoke_owned(
 
 /// Revokes every live session of a user, except `keep` when given.
 #[tracing::instrument(skip_all)]
-pub async fn revoke_all(
-    db: &Db,
-    user_id: &str,
-    keep: Option<&str>,
-    reason: &str,
-) -> Result<u64, sqlx::Error> {
+pub async fn revoke_all(db: &Db, user_id: &str, keep: Option<&str>, reason: &str) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE sessions SET revoked_at = $3, revoke_reason = $4 \
          WHERE user_id = $1 AND revoked_at IS NULL AND (CAST($2 AS TEXT) IS NULL OR id <> $2)",
@@ -258,10 +235,7 @@ pub async fn list_live(db: &Db, user_id: &str) -> Result<Vec<SessionRow>, sqlx::
 /// The session and user a refresh token belongs to, and the session's CSRF hash (cookie mode), used
 /// for per-session limits and the CSRF check before anything is changed.
 #[tracing::instrument(skip_all)]
-pub async fn owner_of_refresh(
-    db: &Db,
-    hash: &str,
-) -> Result<Option<(String, String, Option<String>)>, sqlx::Error> {
+pub async fn owner_of_refresh(db: &Db, hash: &str) -> Result<Option<(String, String, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.id, s.user_id, s.csrf_hash FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = $1",
     )

@@ -78,11 +78,7 @@ pub async fn insert(db: &Db, new: NewUser<'_>) -> Result<UserRow, InsertError> {
     })
 }
 
-async fn find_by(
-    db: &Db,
-    column: &'static str,
-    value: &str,
-) -> Result<Option<UserRow>, sqlx::Error> {
+async fn find_by(db: &Db, column: &'static str, value: &str) -> Result<Option<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE {column} = $1");
     sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
         .bind(value)
@@ -143,7 +139,11 @@ pub async fn update_password_hash(db: &Db, id: &str, hash: &str) -> Result<(), s
 /// Outcome of an administrative change.
 #[derive(Debug)]
 pub enum AdminChange {
-    Updated(Box<UserRow>),
+    /// The row before and after the change, read in the same transaction.
+    Updated {
+        before: Box<UserRow>,
+        after: Box<UserRow>,
+    },
     NotFound,
     /// The change would leave no active admin.
     LastAdmin,
@@ -174,16 +174,13 @@ pub async fn admin_update(
     };
     let new_role = role.unwrap_or(current.role());
     let new_disabled = disabled.unwrap_or(current.disabled_at.is_some());
-    let loses_admin = current.role() == Role::Admin
-        && current.is_active()
-        && (new_role != Role::Admin || new_disabled);
+    let loses_admin = current.role() == Role::Admin && current.is_active() && (new_role != Role::Admin || new_disabled);
     if loses_admin {
-        let others: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let others: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         if others == 0 {
             return Ok(AdminChange::LastAdmin);
         }
@@ -194,9 +191,8 @@ pub async fn admin_update(
         (true, None) => Some(now),
         (false, _) => None,
     };
-    let sql = format!(
-        "UPDATE users SET role = $2, disabled_at = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
-    );
+    let sql =
+        format!("UPDATE users SET role = $2, disabled_at = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}");
     let row = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(new_role.as_str())
@@ -205,7 +201,10 @@ pub async fn admin_update(
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(AdminChange::Updated(Box::new(row)))
+    Ok(AdminChange::Updated {
+        before: Box::new(current),
+        after: Box::new(row),
+    })
 }
 
 /// Filters for the admin listing.
@@ -221,9 +220,7 @@ pub struct ListFilter<'a> {
 /// Lists users oldest first, keyset-paginated on id.
 #[tracing::instrument(skip_all)]
 pub async fn list(db: &Db, f: ListFilter<'_>) -> Result<Vec<UserRow>, sqlx::Error> {
-    let pattern = f
-        .text
-        .map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
+    let pattern = f.text.map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
     let sql = format!(
         "SELECT {COLUMNS} FROM users \
          WHERE (CAST($1 AS TEXT) IS NULL OR role = $1) \
@@ -242,7 +239,5 @@ pub async fn list(db: &Db, f: ListFilter<'_>) -> Result<Vec<UserRow>, sqlx::Erro
 
 /// Escapes LIKE wildcards so user text matches literally.
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

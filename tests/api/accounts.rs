@@ -19,14 +19,8 @@ async fn registering_creates_an_account_and_signs_in() {
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(
-        body["user"]["username"], "ada_l",
-        "usernames are stored lower-case"
-    );
-    assert_eq!(
-        body["user"]["email"], "ada@example.com",
-        "emails are normalised"
-    );
+    assert_eq!(body["user"]["username"], "ada_l", "usernames are stored lower-case");
+    assert_eq!(body["user"]["email"], "ada@example.com", "emails are normalised");
     assert_eq!(body["user"]["display_name"], "Ada");
     assert_eq!(body["user"]["role"], "user");
     assert_eq!(body["token_type"], "Bearer");
@@ -39,9 +33,7 @@ async fn registering_creates_an_account_and_signs_in() {
     let id = uuid::Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap();
     assert_eq!(id.get_version_num(), 7, "ids are UUIDv7");
 
-    let me = app
-        .get_auth("/api/v1/me", body["access_token"].as_str().unwrap())
-        .await;
+    let me = app.get_auth("/api/v1/me", body["access_token"].as_str().unwrap()).await;
     assert_eq!(me.status(), StatusCode::OK);
 }
 
@@ -97,8 +89,7 @@ async fn invalid_registrations_are_refused_field_by_field() {
     ];
     for (body, field, why) in cases {
         let res = app.post_json("/api/v1/auth/register", &body).await;
-        let problem =
-            assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert!(
             problem["errors"][field].is_array(),
             "{why}: errors name {field}: {problem}"
@@ -114,21 +105,11 @@ async fn invalid_registrations_are_refused_field_by_field() {
 #[tokio::test]
 async fn passwords_accept_unicode_and_spaces_and_are_never_truncated() {
     let app = spawn_app().await;
-    let pw = format!(
-        "{}ж",
-        "horse battery "
-            .repeat(10)
-            .chars()
-            .take(127)
-            .collect::<String>()
-    );
+    let pw = format!("{}ж", "horse battery ".repeat(10).chars().take(127).collect::<String>());
     assert_eq!(pw.chars().count(), 128);
     let res = app.register_raw("unicode_user", "u@example.com", &pw).await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    assert_eq!(
-        app.login("unicode_user", &pw).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.login("unicode_user", &pw).await.status(), StatusCode::OK);
     let prefix: String = pw.chars().take(127).collect();
     assert_eq!(
         app.login("unicode_user", &prefix).await.status(),
@@ -146,9 +127,7 @@ async fn duplicate_emails_and_usernames_conflict_naming_the_field() {
         .await;
     let body = assert_problem(same_email, StatusCode::CONFLICT, "email_taken").await;
     assert!(body["errors"]["email"].is_array());
-    let same_name = app
-        .register_raw("TaKeN", "fresh@example.com", "long enough pass")
-        .await;
+    let same_name = app.register_raw("TaKeN", "fresh@example.com", "long enough pass").await;
     let body = assert_problem(same_name, StatusCode::CONFLICT, "username_taken").await;
     assert!(body["errors"]["username"].is_array());
 }
@@ -160,24 +139,14 @@ async fn concurrent_registrations_with_one_email_give_exactly_one_success() {
     let attempts = names
         .iter()
         .map(|n| app.register_raw(n, "Race@Example.com", "long enough pass"));
-    let statuses: Vec<StatusCode> = join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status())
-        .collect();
+    let statuses: Vec<StatusCode> = join_all(attempts).await.into_iter().map(|r| r.status()).collect();
     assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count(),
+        statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
         1,
         "{statuses:?}"
     );
     assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CONFLICT)
-            .count(),
+        statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(),
         19,
         "{statuses:?}"
     );
@@ -194,31 +163,19 @@ async fn concurrent_registrations_with_usernames_differing_in_case_give_exactly_
     let names = [
         "casey", "Casey", "CASEY", "cAsEy", "caSEY", "CaSeY", "casEY", "CASey", "cASEY", "CASEy",
     ];
-    let emails: Vec<String> = (0..names.len())
-        .map(|i| format!("c{i}@example.com"))
-        .collect();
+    let emails: Vec<String> = (0..names.len()).map(|i| format!("c{i}@example.com")).collect();
     let attempts = names
         .iter()
         .zip(&emails)
         .map(|(n, e)| app.register_raw(n, e, "long enough pass"));
-    let statuses: Vec<StatusCode> = join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status())
-        .collect();
+    let statuses: Vec<StatusCode> = join_all(attempts).await.into_iter().map(|r| r.status()).collect();
     assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count(),
+        statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
         1,
         "{statuses:?}"
     );
     assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CONFLICT)
-            .count(),
+        statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(),
         names.len() - 1,
         "{statuses:?}"
     );
@@ -234,9 +191,7 @@ async fn fields_outside_the_schema_are_refused_and_never_applied() {
         json!({ "disabled": false }),
     ] {
         let mut body = json!({ "username": "sneaky", "email": "sneaky@example.com", "password": "long enough pass" });
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         let res = app.post_json("/api/v1/auth/register", &body).await;
         assert_problem(res, StatusCode::BAD_REQUEST, "unknown_field").await;
     }
@@ -281,21 +236,14 @@ async fn unknown_wrong_and_disabled_logins_are_indistinguishable() {
         body.as_object_mut().unwrap().remove("request_id");
         bodies.push(body);
     }
-    assert!(
-        bodies.windows(2).all(|w| w[0] == w[1]),
-        "identical bodies: {bodies:?}"
-    );
-    assert_eq!(
-        app.login("victim", &user.password).await.status(),
-        StatusCode::OK
-    );
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical bodies: {bodies:?}");
+    assert_eq!(app.login("victim", &user.password).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn an_unknown_account_takes_about_as_long_to_refuse_as_a_wrong_password() {
     // Production Argon2 parameters, so that the dummy verification is what dominates.
-    let app =
-        spawn_app_with(|s| s.auth.argon2 = rampart::config::Settings::default().auth.argon2).await;
+    let app = spawn_app_with(|s| s.auth.argon2 = rampart::config::Settings::default().auth.argon2).await;
     app.user_named("timed").await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
@@ -312,10 +260,7 @@ async fn an_unknown_account_takes_about_as_long_to_refuse_as_a_wrong_password() 
     let ratio = unknown[2].as_secs_f64() / known[2].as_secs_f64();
     // Without the dummy hash an unknown account answers in well under 1% of the time; the wide bounds
     // tolerate a noisy machine.
-    assert!(
-        ratio > 0.3 && ratio < 3.0,
-        "median unknown/known = {ratio:.3}"
-    );
+    assert!(ratio > 0.3 && ratio < 3.0, "median unknown/known = {ratio:.3}");
 }
 
 #[tokio::test]
@@ -339,17 +284,11 @@ async fn the_caller_reads_and_edits_their_profile_but_nothing_else() {
         json!({ "email": "x@example.com" }),
         json!({ "username": "root" }),
     ] {
-        let res = app
-            .patch_json_auth("/api/v1/me", &user.access, &forbidden)
-            .await;
+        let res = app.patch_json_auth("/api/v1/me", &user.access, &forbidden).await;
         assert_problem(res, StatusCode::BAD_REQUEST, "unknown_field").await;
     }
     let res = app
-        .patch_json_auth(
-            "/api/v1/me",
-            &user.access,
-            &json!({ "bio": "x".repeat(501) }),
-        )
+        .patch_json_auth("/api/v1/me", &user.access, &json!({ "bio": "x".repeat(501) }))
         .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
@@ -358,10 +297,7 @@ async fn the_caller_reads_and_edits_their_profile_but_nothing_else() {
         .await;
     let body: Value = cleared.json().await.unwrap();
     assert_eq!(body["display_name"], Value::Null);
-    assert_eq!(
-        body["bio"], "COBOL\nand more",
-        "an absent field is left as it is"
-    );
+    assert_eq!(body["bio"], "COBOL\nand more", "an absent field is left as it is");
     assert_eq!(body["role"], "user");
     assert_eq!(body["email"], user.email.as_str());
 }
@@ -370,12 +306,7 @@ async fn the_caller_reads_and_edits_their_profile_but_nothing_else() {
 async fn changing_the_password_ends_other_sessions_only() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let other: Value = app
-        .login(&user.username, &user.password)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let other: Value = app.login(&user.username, &user.password).await.json().await.unwrap();
     let other_access = other["access_token"].as_str().unwrap();
 
     let wrong = app
@@ -433,10 +364,7 @@ async fn public_profiles_show_no_email_role_or_hash() {
     assert_eq!(body["username"], "public_pat");
     assert_eq!(body["id"], user.id.as_str());
     for hidden in ["email", "password_hash", "role", "disabled"] {
-        assert!(
-            body.get(hidden).is_none(),
-            "{hidden} must not be public: {body}"
-        );
+        assert!(body.get(hidden).is_none(), "{hidden} must not be public: {body}");
     }
     assert_problem(
         app.get("/api/v1/users/nobody_here").await,
@@ -481,10 +409,7 @@ async fn the_openapi_document_lists_every_route_and_the_docs_page_works_offline(
     let page = app.get("/docs/").await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
-    assert!(
-        !html.contains("cdn") && !html.contains("unpkg"),
-        "no CDN references"
-    );
+    assert!(!html.contains("cdn") && !html.contains("unpkg"), "no CDN references");
     let script = app.get("/docs/swagger-ui-bundle.js").await;
     assert_eq!(script.status(), StatusCode::OK, "assets are served locally");
 }

@@ -25,10 +25,7 @@ async fn every_response_gets_a_request_id_and_a_plain_supplied_one_is_echoed() {
     let app = spawn_app().await;
     let generated = app.get("/healthz").await;
     let id = generated.headers()["x-request-id"].to_str().unwrap();
-    assert!(
-        uuid::Uuid::parse_str(id).is_ok(),
-        "generated id is a uuid: {id}"
-    );
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "generated id is a uuid: {id}");
 
     let echoed = app
         .client
@@ -46,10 +43,7 @@ async fn every_response_gets_a_request_id_and_a_plain_supplied_one_is_echoed() {
         .send()
         .await
         .unwrap();
-    assert_ne!(
-        hostile.headers()["x-request-id"],
-        "<script>alert(1)</script>"
-    );
+    assert_ne!(hostile.headers()["x-request-id"], "<script>alert(1)</script>");
 }
 
 #[tokio::test]
@@ -61,10 +55,7 @@ async fn security_headers_are_set_and_no_version_banner_is_sent() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
-        assert!(
-            h.get("server").is_none(),
-            "{path} must not announce a server"
-        );
+        assert!(h.get("server").is_none(), "{path} must not announce a server");
     }
     let api = app.get("/api/v1/me").await;
     assert_eq!(api.headers()["cache-control"], "no-store");
@@ -72,8 +63,7 @@ async fn security_headers_are_set_and_no_version_banner_is_sent() {
 
 #[tokio::test]
 async fn cors_allows_only_configured_exact_origins_and_varies_on_origin() {
-    let app =
-        spawn_app_with(|s| s.http.cors_origins = vec!["https://app.example.com".into()]).await;
+    let app = spawn_app_with(|s| s.http.cors_origins = vec!["https://app.example.com".into()]).await;
     let allowed = app
         .client
         .get(app.url("/healthz"))
@@ -166,12 +156,7 @@ async fn unknown_routes_are_404_and_wrong_methods_are_405_with_allow() {
         "not_found",
     )
     .await;
-    let res = app
-        .client
-        .delete(app.url("/api/v1/auth/login"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.delete(app.url("/api/v1/auth/login")).send().await.unwrap();
     let allow = res
         .headers()
         .get("allow")
@@ -202,21 +187,14 @@ async fn axum_rejections_use_the_problem_shape() {
         .send()
         .await
         .unwrap();
-    assert_problem(
-        wrong_type,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    )
-    .await;
+    assert_problem(wrong_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
 
     let wrong_shape = app
         .post_json("/api/v1/auth/login", &json!({ "login": 5, "password": [] }))
         .await;
     assert_problem(wrong_shape, StatusCode::BAD_REQUEST, "invalid_body").await;
 
-    let admin_query = app
-        .get_auth("/api/v1/admin/users?limit=abc", &user.access)
-        .await;
+    let admin_query = app.get_auth("/api/v1/admin/users?limit=abc", &user.access).await;
     assert_problem(admin_query, StatusCode::BAD_REQUEST, "invalid_query").await;
 }
 
@@ -232,15 +210,7 @@ async fn error_bodies_carry_no_internals() {
         .await
         .unwrap();
     let text = res.text().await.unwrap();
-    for leak in [
-        "sqlx",
-        "serde",
-        "axum",
-        "/src/",
-        "SELECT",
-        "panicked",
-        "rampart::",
-    ] {
+    for leak in ["sqlx", "serde", "axum", "/src/", "SELECT", "panicked", "rampart::"] {
         assert!(!text.contains(leak), "body leaks {leak}: {text}");
     }
 }
@@ -266,7 +236,8 @@ async fn a_request_that_exceeds_the_deadline_gets_a_problem_response() {
     let app = spawn_app_with(|s| s.http.request_timeout_secs = 1).await;
     let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
     // Headers complete, body promised but never sent: the handler waits until the deadline.
-    let head = "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    let head =
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))

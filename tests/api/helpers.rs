@@ -19,6 +19,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Held for its `Drop`, which removes the database.
+    _pg: Option<PgDatabase>,
 }
 
 /// Settings for tests: a temp folder, port 0, cheap Argon2, generous limits.
@@ -58,10 +60,24 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(dir.path());
+    let pg = match std::env::var("RAMPART_TEST_DATABASE_URL") {
+        Ok(admin_url) if admin_url.starts_with("postgres") => Some(PgDatabase::create(&admin_url).await),
+        _ => None,
+    };
+    if let Some(pg) = &pg {
+        settings.database.url = Some(pg.url.clone());
+    }
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let port = app.port();
     let state = app.state().clone();
+    if pg.is_some() {
+        assert_eq!(
+            state.db.backend,
+            rampart::store::Backend::Postgres,
+            "the suite runs on PostgreSQL"
+        );
+    }
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -79,6 +95,55 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         dir,
         shutdown: Some(tx),
         server: Some(server),
+        _pg: pg,
+    }
+}
+
+/// A throw-away PostgreSQL database, dropped when the test ends.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    async fn create(admin_url: &str) -> PgDatabase {
+        use sqlx::Connection;
+        let name = format!("rampart_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("connect to RAMPART_TEST_DATABASE_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+        PgDatabase {
+            admin_url: admin_url.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // The test's runtime may already be shutting down; drop from a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -115,10 +180,7 @@ impl TestApp {
     pub async fn stop(&mut self) {
         self.signal_stop();
         if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server ran cleanly");
+            server.await.expect("server task").expect("server ran cleanly");
         }
     }
 
@@ -152,11 +214,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).send().await.expect("request")
     }
 
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
@@ -228,11 +286,8 @@ impl TestApp {
     }
 
     pub async fn login(&self, login: &str, password: &str) -> Response {
-        self.post_json(
-            "/api/v1/auth/login",
-            &json!({ "login": login, "password": password }),
-        )
-        .await
+        self.post_json("/api/v1/auth/login", &json!({ "login": login, "password": password }))
+            .await
     }
 }
 
@@ -260,11 +315,7 @@ pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Va
     assert_eq!(got, status, "status; body: {body}");
     assert_eq!(ct, "application/problem+json", "content type; body: {body}");
     assert_eq!(body["code"], code, "code; body: {body}");
-    assert_eq!(
-        body["status"],
-        status.as_u16(),
-        "status field; body: {body}"
-    );
+    assert_eq!(body["status"], status.as_u16(), "status field; body: {body}");
     for key in ["type", "title", "detail", "request_id"] {
         assert!(body[key].is_string(), "problem field {key} missing: {body}");
     }

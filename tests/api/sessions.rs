@@ -12,12 +12,11 @@ async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
 }
 
 async fn audit_kinds(app: &TestApp, user: &TestUser) -> Vec<String> {
-    let rows: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM audit_events WHERE target_id = $1 ORDER BY id")
-            .bind(&user.id)
-            .fetch_all(&app.state.db.pool)
-            .await
-            .unwrap();
+    let rows: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_events WHERE target_id = $1 ORDER BY id")
+        .bind(&user.id)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
     rows
 }
 
@@ -141,14 +140,9 @@ async fn an_idle_or_expired_session_cannot_be_refreshed() {
 async fn logout_stops_the_access_token_on_the_next_request() {
     let app = spawn_app().await;
     let user = app.new_user().await;
+    assert_eq!(app.get_auth("/api/v1/me", &user.access).await.status(), StatusCode::OK);
     assert_eq!(
-        app.get_auth("/api/v1/me", &user.access).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.post_auth("/api/v1/auth/logout", &user.access)
-            .await
-            .status(),
+        app.post_auth("/api/v1/auth/logout", &user.access).await.status(),
         StatusCode::NO_CONTENT
     );
     assert_problem(
@@ -157,15 +151,8 @@ async fn logout_stops_the_access_token_on_the_next_request() {
         "session_ended",
     )
     .await;
-    assert_eq!(
-        refresh(&app, &user.refresh).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert!(
-        audit_kinds(&app, &user)
-            .await
-            .contains(&"logout".to_owned())
-    );
+    assert_eq!(refresh(&app, &user.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert!(audit_kinds(&app, &user).await.contains(&"logout".to_owned()));
 }
 
 #[tokio::test]
@@ -173,16 +160,9 @@ async fn logout_all_ends_every_session_of_the_user_and_no_one_elses() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let bystander = app.new_user().await;
-    let second: Value = app
-        .login(&user.username, &user.password)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second: Value = app.login(&user.username, &user.password).await.json().await.unwrap();
     assert_eq!(
-        app.post_auth("/api/v1/auth/logout-all", &user.access)
-            .await
-            .status(),
+        app.post_auth("/api/v1/auth/logout-all", &user.access).await.status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(
@@ -205,12 +185,7 @@ async fn logout_all_ends_every_session_of_the_user_and_no_one_elses() {
 async fn a_user_lists_their_sessions_and_revokes_one_device() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let laptop: Value = app
-        .login(&user.username, &user.password)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let laptop: Value = app.login(&user.username, &user.password).await.json().await.unwrap();
     let laptop_access = laptop["access_token"].as_str().unwrap();
 
     let list: Value = app
@@ -235,10 +210,7 @@ async fn a_user_lists_their_sessions_and_revokes_one_device() {
         app.get_auth("/api/v1/me", laptop_access).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        app.get_auth("/api/v1/me", &user.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_auth("/api/v1/me", &user.access).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -257,10 +229,7 @@ async fn another_users_session_cannot_be_revoked() {
         .delete_auth(&format!("/api/v1/auth/sessions/{sid}"), &intruder.access)
         .await;
     assert_problem(res, StatusCode::NOT_FOUND, "session_not_found").await;
-    assert_eq!(
-        app.get_auth("/api/v1/me", &owner.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_auth("/api/v1/me", &owner.access).await.status(), StatusCode::OK);
 }
 
 fn set_cookie(res: &reqwest::Response) -> String {
@@ -305,10 +274,7 @@ async fn cookie_mode_keeps_the_refresh_token_out_of_the_body_and_requires_the_cs
         assert!(cookie.contains(attr), "{attr} in {cookie}");
     }
     let body: Value = res.json().await.unwrap();
-    assert!(
-        body.get("refresh_token").is_none(),
-        "no refresh token in the body"
-    );
+    assert!(body.get("refresh_token").is_none(), "no refresh token in the body");
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     let refresh_cookie = format!("rampart_refresh={}", cookie_value(&cookie));
 
@@ -322,28 +288,14 @@ async fn cookie_mode_keeps_the_refresh_token_out_of_the_body_and_requires_the_cs
         }
         req.send()
     };
-    assert_problem(
-        post(None).await.unwrap(),
-        StatusCode::FORBIDDEN,
-        "csrf_failed",
-    )
-    .await;
-    assert_problem(
-        post(Some("guess")).await.unwrap(),
-        StatusCode::FORBIDDEN,
-        "csrf_failed",
-    )
-    .await;
+    assert_problem(post(None).await.unwrap(), StatusCode::FORBIDDEN, "csrf_failed").await;
+    assert_problem(post(Some("guess")).await.unwrap(), StatusCode::FORBIDDEN, "csrf_failed").await;
 
     let ok = post(Some(&csrf)).await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let rotated = set_cookie(&ok);
     assert!(rotated.contains("rampart_refresh=") && rotated.contains("HttpOnly"));
-    assert_ne!(
-        cookie_value(&rotated),
-        cookie_value(&cookie),
-        "the cookie rotates"
-    );
+    assert_ne!(cookie_value(&rotated), cookie_value(&cookie), "the cookie rotates");
     let body: Value = ok.json().await.unwrap();
     assert!(body.get("refresh_token").is_none());
     assert!(body["access_token"].is_string());

@@ -14,10 +14,8 @@ fn b64(v: &Value) -> String {
 
 fn parts(token: &str) -> (Value, Value) {
     let mut it = token.split('.');
-    let header =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap()).unwrap();
-    let claims =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap()).unwrap();
+    let header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap()).unwrap();
+    let claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap()).unwrap();
     (header, claims)
 }
 
@@ -54,11 +52,7 @@ async fn assert_refused(app: &TestApp, token: &str, why: &str) {
         challenge.starts_with("Bearer"),
         "{why}: WWW-Authenticate is {challenge:?}"
     );
-    assert_eq!(
-        res.headers()["content-type"],
-        "application/problem+json",
-        "{why}"
-    );
+    assert_eq!(res.headers()["content-type"], "application/problem+json", "{why}");
 }
 
 async fn setup() -> (TestApp, TestUser, Value, Value) {
@@ -85,26 +79,14 @@ async fn access_tokens_carry_the_documented_claims_and_header() {
 #[tokio::test]
 async fn the_jwks_document_verifies_issued_tokens() {
     let (app, user, header, _) = setup().await;
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let jwk = jwks
-        .find(header["kid"].as_str().unwrap())
-        .expect("kid published");
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let jwk = jwks.find(header["kid"].as_str().unwrap()).expect("kid published");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
     validation.set_audience(&["rampart-api"]);
     let data = jsonwebtoken::decode::<Value>(&user.access, &key, &validation).unwrap();
     assert_eq!(data.claims["sub"], user.id.as_str());
-    let text = app
-        .get("/.well-known/jwks.json")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/.well-known/jwks.json").await.text().await.unwrap();
     assert!(!text.contains("\"d\""), "no private key material");
 }
 
@@ -122,27 +104,13 @@ async fn alg_none_in_any_letter_case_is_refused() {
 #[tokio::test]
 async fn an_hs256_token_keyed_with_our_public_key_is_refused() {
     let (app, _user, header, claims) = setup().await;
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
     let x = jwks["keys"][0]["x"].as_str().unwrap();
     let raw = URL_SAFE_NO_PAD.decode(x).unwrap();
     let mut h = header.clone();
     h["alg"] = json!("HS256");
-    for secret in [
-        raw.as_slice(),
-        x.as_bytes(),
-        jwks["keys"][0].to_string().as_bytes(),
-    ] {
-        assert_refused(
-            &app,
-            &hs256(secret, &h, &claims),
-            "HS256 with the public key",
-        )
-        .await;
+    for secret in [raw.as_slice(), x.as_bytes(), jwks["keys"][0].to_string().as_bytes()] {
+        assert_refused(&app, &hs256(secret, &h, &claims), "HS256 with the public key").await;
     }
 }
 
@@ -152,12 +120,7 @@ async fn a_token_signed_by_another_key_is_refused_even_if_it_ships_that_key() {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let doc = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     let attacker = EncodingKey::from_ed_der(doc.as_ref());
-    assert_refused(
-        &app,
-        &sign(&attacker, &header, &claims),
-        "same kid, other key",
-    )
-    .await;
+    assert_refused(&app, &sign(&attacker, &header, &claims), "same kid, other key").await;
 
     // Headers that point at or embed a key are ignored: the attacker's key is never used.
     use aws_lc_rs::signature::KeyPair;
@@ -168,8 +131,7 @@ async fn a_token_signed_by_another_key_is_refused_even_if_it_ships_that_key() {
     jh.typ = Some("at+jwt".into());
     jh.jku = Some("https://evil.example.com/jwks.json".into());
     jh.x5u = Some("https://evil.example.com/cert.pem".into());
-    jh.jwk =
-        Some(serde_json::from_value(json!({ "kty": "OKP", "crv": "Ed25519", "x": x })).unwrap());
+    jh.jwk = Some(serde_json::from_value(json!({ "kty": "OKP", "crv": "Ed25519", "x": x })).unwrap());
     let token = jsonwebtoken::encode(&jh, &claims, &attacker).unwrap();
     assert_refused(&app, &token, "embedded jwk / jku").await;
 }
@@ -199,10 +161,7 @@ async fn expired_tokens_and_wrong_issuer_or_audience_are_refused_even_with_our_k
     let key = server_key(&app);
     // A control: our own key with untouched claims is accepted, so the refusals below are meaningful.
     let control = sign(&key, &header, &claims);
-    assert_eq!(
-        app.get_auth("/api/v1/me", &control).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_auth("/api/v1/me", &control).await.status(), StatusCode::OK);
 
     let now = claims["iat"].as_u64().unwrap();
     let mut expired = claims.clone();
@@ -220,12 +179,7 @@ async fn expired_tokens_and_wrong_issuer_or_audience_are_refused_even_with_our_k
     assert_refused(&app, &sign(&key, &no_typ, &claims), "wrong typ").await;
     let mut ghost = claims.clone();
     ghost["sid"] = json!(uuid::Uuid::now_v7().to_string());
-    assert_refused(
-        &app,
-        &sign(&key, &header, &ghost),
-        "session that does not exist",
-    )
-    .await;
+    assert_refused(&app, &sign(&key, &header, &ghost), "session that does not exist").await;
 }
 
 #[tokio::test]
@@ -257,9 +211,7 @@ async fn refresh_tokens_and_malformed_strings_are_not_access_tokens() {
 async fn a_token_in_the_url_is_never_accepted() {
     let (app, user, _, _) = setup().await;
     for query in ["access_token", "token", "jwt", "authorization"] {
-        let res = app
-            .get(&format!("/api/v1/me?{query}={}", user.access))
-            .await;
+        let res = app.get(&format!("/api/v1/me?{query}={}", user.access)).await;
         assert_problem(res, StatusCode::UNAUTHORIZED, "missing_token").await;
     }
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Helpers for .ci/run: find or start the services the tests use. Each reuses a running service and
+# otherwise installs it from Debian's packages and starts a private instance.
+
+apt_updated=0
+apt_install() {
+  if [[ $apt_updated -eq 0 ]]; then
+    apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Sets PGPORT_CI (a server with trust auth for user postgres) and PG_BIN (initdb, pg_ctl).
+ensure_postgres() {
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [[ -z "$PG_BIN" ]]; then
+    echo "== installing PostgreSQL"
+    apt_install postgresql
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+  if port_open 5432; then
+    PGPORT_CI=5432
+    echo "== PostgreSQL already running on 5432"
+    return
+  fi
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [[ -d /etc/postgresql ]]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start 2>/dev/null || true
+    for _ in $(seq 1 50); do port_open 5432 && break; sleep 0.1; done
+    if port_open 5432; then
+      PGPORT_CI=5432
+      echo "== PostgreSQL cluster started on 5432"
+      return
+    fi
+  fi
+  PGPORT_CI=55432
+  local dir=/tmp/rampart-ci-pg
+  echo "== starting a private PostgreSQL on ${PGPORT_CI}"
+  rm -rf "$dir" && mkdir -p "$dir" && chown postgres "$dir" 2>/dev/null || true
+  as_postgres "$PG_BIN/initdb" -A trust -U postgres -D "$dir/data" >/dev/null
+  as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -o "-p ${PGPORT_CI} -k /tmp -c listen_addresses=127.0.0.1" -w start >/dev/null
+}
+
+as_postgres() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}

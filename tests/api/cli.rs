@@ -1,0 +1,203 @@
+//! The `rampart` binary: creating an admin, checking configuration, and serving until SIGTERM.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+/// A `rampart` command isolated from the caller's environment: its own data folder as working
+/// directory (so no `rampart.toml` is found), no inherited `RAMPART_*` variables, and cheap Argon2.
+fn rampart(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("RAMPART_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(data_dir)
+        .env("RAMPART_DATA_DIR", data_dir)
+        .env("RAMPART_AUTH__ARGON2__MEMORY_KIB", "256")
+        .env("RAMPART_AUTH__ARGON2__ITERATIONS", "1")
+        .env("RAMPART_LOG__LEVEL", "warn");
+    cmd
+}
+
+/// Runs `cmd` with `stdin` piped in and waits for it.
+fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rampart starts");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().expect("rampart finishes")
+}
+
+fn create_admin(dir: &Path, username: &str, password: &str) -> Output {
+    let mut cmd = rampart(dir);
+    cmd.args(["admin", "create", "--email"])
+        .arg(format!("{username}@example.com"))
+        .args(["--username", username, "--password-stdin", "--data-dir"])
+        .arg(dir);
+    run_with_stdin(cmd, &format!("{password}\n"))
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The (username, role) rows of the SQLite database `rampart.db` in `dir`, read directly.
+async fn stored_users(dir: &Path) -> Vec<(String, String)> {
+    let url = format!("sqlite://{}", dir.join("rampart.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open rampart.db");
+    let rows = sqlx::query_as("SELECT username, role FROM users ORDER BY username")
+        .fetch_all(&pool)
+        .await
+        .expect("read users");
+    pool.close().await;
+    rows
+}
+
+#[tokio::test]
+async fn admin_create_reads_the_password_from_stdin_and_stores_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = create_admin(dir.path(), "root_admin", "a long enough passphrase");
+
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        stored_users(dir.path()).await,
+        vec![("root_admin".to_owned(), "admin".to_owned())]
+    );
+    let check = rampart(dir.path()).args(["config", "check"]).output().unwrap();
+    assert!(check.status.success(), "{}", describe(&check));
+}
+
+#[tokio::test]
+async fn admin_create_refuses_a_weak_password_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = rampart(dir.path()).arg("migrate").output().unwrap();
+    assert!(migrate.status.success(), "{}", describe(&migrate));
+
+    for weak in ["short", "password123", "root_admin rules"] {
+        let out = create_admin(dir.path(), "root_admin", weak);
+
+        assert!(!out.status.success(), "{weak:?} accepted: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("password"),
+            "{weak:?}: error names the password: {stderr}"
+        );
+    }
+    assert_eq!(stored_users(dir.path()).await, vec![]);
+}
+
+#[test]
+fn config_check_refuses_production_without_a_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = rampart(dir.path())
+        .env("RAMPART_ENV", "production")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("signing_key_file"), "{stderr}");
+}
+
+#[test]
+fn config_check_refuses_a_cors_wildcard_with_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = rampart(dir.path())
+        .env("RAMPART_HTTP__CORS_ORIGINS", r#"["*"]"#)
+        .env("RAMPART_HTTP__CORS_ALLOW_CREDENTIALS", "true")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cors"), "{stderr}");
+}
+
+#[test]
+fn config_check_accepts_the_defaults_and_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = rampart(dir.path()).args(["config", "check"]).output().unwrap();
+
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("configuration is valid"), "{stdout}");
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn serve_creates_its_data_and_stops_cleanly_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log_path = dir.path().join("serve.log");
+    let port = free_port();
+    let mut cmd = rampart(dir.path());
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let mut child = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rampart starts");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match client.get(&url).send().await {
+            Ok(res) if res.status() == StatusCode::OK => break,
+            _ if Instant::now() > deadline => panic!("no healthy answer in 20 s; log:\n{}", log()),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("rampart exited early with {status}; log:\n{}", log());
+        }
+    }
+    drop(client);
+
+    assert!(data.join("rampart.db").is_file(), "the database is created");
+    let key = data.join("keys").join("signing-ed25519.pk8");
+    let mode = std::fs::metadata(&key)
+        .expect("a signing key is generated")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the signing key is private");
+
+    let pid = child.id().expect("running").to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("still running 10 s after SIGTERM; log:\n{}", log()))
+        .unwrap();
+
+    assert!(status.success(), "exit after SIGTERM: {status}; log:\n{}", log());
+}
