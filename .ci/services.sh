@@ -52,3 +52,23 @@ as_postgres() {
     "$@"
   fi
 }
+
+# Sets REDIS_PORT_CI: the machine's Redis on 6379 when it answers, else a private one.
+ensure_redis() {
+  if port_open 6379; then
+    REDIS_PORT_CI=6379
+    echo "== Redis already running on 6379"
+    return
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "== installing Redis"
+    apt_install redis-server
+  fi
+  REDIS_PORT_CI=56379
+  echo "== starting a private Redis on ${REDIS_PORT_CI}"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "${REDIS_PORT_CI}" --save '' --appendonly no \
+    --dir /tmp --logfile /tmp/rampart-ci-redis.log
+  for _ in $(seq 1 50); do port_open "${REDIS_PORT_CI}" && return; sleep 0.1; done
+  echo "Redis did not start" >&2
+  return 1
+}

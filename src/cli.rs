@@ -1,13 +1,16 @@
-//! The command line: `serve` (default), `migrate`, `admin create`, `config check`, `keys generate`.
+//! The command line: `serve` (default), `migrate`, `migrate-data`, `admin create`, `config check`,
+//! `keys generate`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::Settings;
+use crate::config::{Settings, redact_url};
 use crate::domain::{Email, Password, Role, Username};
 use crate::startup::{Application, build_state};
 use crate::store::{self, Db};
@@ -29,6 +32,20 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy every row from one database to another, e.g. from the embedded SQLite file to PostgreSQL.
+    /// Stop Rampart first: rows written during the copy are not carried over.
+    MigrateData {
+        /// Database to read, e.g. sqlite://data/rampart.db. Only read.
+        #[arg(long)]
+        from: String,
+        /// Database to fill, e.g. postgres://rampart:…@db/rampart. Its schema is migrated first.
+        #[arg(long)]
+        to: String,
+        /// Delete the target's rows first (in the same transaction as the copy) instead of refusing
+        /// a non-empty target.
+        #[arg(long)]
+        force: bool,
+    },
     /// Administrative accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -128,6 +145,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::MigrateData { from, to, force } => {
+            telemetry::init(&settings);
+            migrate_data(&settings, &from, &to, force).await
+        }
         Command::Admin(AdminCommand::Create {
             email,
             username,
@@ -141,9 +162,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config(ConfigCommand::Check) => {
             let mut shown = serde_json::to_value(&settings)?;
+            for pointer in ["/storage/s3/secret_access_key", "/storage/imagekit/private_key"] {
+                if let Some(secret) = shown.pointer_mut(pointer).filter(|v| v.is_string()) {
+                    *secret = serde_json::Value::String("***".into());
+                }
+            }
             for pointer in ["/database/url", "/redis/url"] {
                 if let Some(url) = shown.pointer_mut(pointer).filter(|v| v.is_string()) {
-                    *url = serde_json::Value::String(crate::config::redact_url(url.as_str().unwrap_or_default()));
+                    *url = serde_json::Value::String(redact_url(url.as_str().unwrap_or_default()));
                 }
             }
             println!("configuration is valid\n{}", serde_json::to_string_pretty(&shown)?);
@@ -151,6 +177,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::Generate { .. }) => Ok(()),
     }
+}
+
+async fn migrate_data(settings: &Settings, from: &str, to: &str, force: bool) -> anyhow::Result<()> {
+    let (shown_from, shown_to) = (redact_url(from), redact_url(to));
+    let timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
+    let connections = settings.database.max_connections;
+    let source = Db::connect_url(from, connections, timeout)
+        .await
+        .with_context(|| format!("opening the source {shown_from}"))?;
+    let target = Db::connect_url(to, connections, timeout)
+        .await
+        .with_context(|| format!("opening the target {shown_to}"))?;
+    eprintln!("copying {shown_from} -> {shown_to}");
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} rows ({eta})")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    let copied = store::transfer::copy_all(&source, &target, force, &bar).await;
+    bar.finish_and_clear();
+    let summary = copied.with_context(|| format!("copying {shown_from} to {shown_to}"))?;
+    for (table, rows) in &summary.tables {
+        println!("{table}: {rows} rows");
+    }
+    println!("copied {} rows; row counts match", summary.total());
+    source.pool.close().await;
+    target.pool.close().await;
+    Ok(())
 }
 
 async fn create_admin(settings: Settings, email: &str, username: &str, from_stdin: bool) -> anyhow::Result<()> {

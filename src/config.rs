@@ -34,6 +34,69 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub limits: LimitSettings,
     pub redis: RedisSettings,
+    pub storage: StorageSettings,
+    pub posts: PostSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `local` (default), `s3` or `imagekit`.
+    pub driver: String,
+    /// Folder for the local driver; unset: `<data_dir>/media`.
+    pub local_dir: Option<PathBuf>,
+    /// Prefix for local media URLs (`<base>/media/<key>`); empty gives URLs relative to the API.
+    pub local_url_base: String,
+    /// Deadline for one storage operation; past it the request fails with 504 and nothing is written.
+    pub timeout_ms: u64,
+    pub s3: S3Settings,
+    pub imagekit: ImageKitSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    /// Custom endpoint for MinIO, R2, moto …; unset: AWS.
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Public base URL of the bucket (CDN); unset: clients get presigned URLs.
+    pub public_base_url: Option<String>,
+    pub presign_ttl_secs: u64,
+    /// Allow an `http://` endpoint (local emulators only).
+    pub allow_http: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageKitSettings {
+    /// Private API key (secret).
+    pub private_key: Option<String>,
+    /// Your URL endpoint, e.g. `https://ik.imagekit.io/your_id`.
+    pub url_endpoint: Option<String>,
+    pub upload_url: String,
+    pub api_base: String,
+    /// Folder uploads go to.
+    pub folder: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostSettings {
+    /// Largest accepted upload body.
+    pub upload_limit_bytes: usize,
+    /// Largest image side in pixels.
+    pub max_dimension: u32,
+    /// Largest image area in pixels (decompression-bomb guard).
+    pub max_pixels: u64,
+    /// Images decoded at once; each holds its pixels in memory.
+    pub image_concurrency: usize,
+    /// Posts a user may create per hour.
+    pub posts_per_hour: u32,
+    /// Upload bytes a user may send per day.
+    pub bytes_per_day: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,6 +269,37 @@ impl Default for Settings {
                 timeout_ms: 500,
                 key_prefix: "rampart:".into(),
             },
+            storage: StorageSettings {
+                driver: "local".into(),
+                local_dir: None,
+                local_url_base: String::new(),
+                timeout_ms: 15_000,
+                s3: S3Settings {
+                    bucket: "rampart".into(),
+                    region: "us-east-1".into(),
+                    endpoint: None,
+                    access_key_id: None,
+                    secret_access_key: None,
+                    public_base_url: None,
+                    presign_ttl_secs: 3600,
+                    allow_http: false,
+                },
+                imagekit: ImageKitSettings {
+                    private_key: None,
+                    url_endpoint: None,
+                    upload_url: "https://upload.imagekit.io/api/v1/files/upload".into(),
+                    api_base: "https://api.imagekit.io/v1".into(),
+                    folder: "/rampart".into(),
+                },
+            },
+            posts: PostSettings {
+                upload_limit_bytes: 10 * 1024 * 1024,
+                max_dimension: 12_000,
+                max_pixels: 40_000_000,
+                image_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+                posts_per_hour: 60,
+                bytes_per_day: 500 * 1024 * 1024,
+            },
         }
     }
 }
@@ -228,6 +322,14 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The folder the local storage driver writes to.
+    pub fn media_dir(&self) -> PathBuf {
+        self.storage
+            .local_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("media"))
     }
 
     /// The database URL, defaulting to a SQLite file in the data folder.
@@ -266,6 +368,12 @@ impl Settings {
                 ));
             }
         }
+        if self.posts.upload_limit_bytes + 64 * 1024 > self.http.body_limit_bytes {
+            problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());
+        }
+        if !["local", "s3", "imagekit"].contains(&self.storage.driver.as_str()) {
+            problems.push("storage.driver must be local, s3 or imagekit".to_owned());
+        }
         if self.http.json_limit_bytes > self.http.body_limit_bytes {
             problems.push("http.json_limit_bytes may not exceed http.body_limit_bytes".to_owned());
         }
@@ -296,7 +404,7 @@ impl Settings {
 
 /// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
 /// `RAMPART_TEST_*`, `RAMPART_CONFIG`) are not settings and are left alone.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 12] = [
     "env",
     "bind",
     "data_dir",
@@ -307,6 +415,8 @@ const SECTIONS: [&str; 10] = [
     "auth",
     "limits",
     "redis",
+    "storage",
+    "posts",
 ];
 
 fn is_setting(key: &figment::value::UncasedStr) -> bool {
@@ -370,6 +480,14 @@ mod tests {
         };
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("signing_key_file"), "{err}");
+    }
+
+    #[test]
+    fn every_top_level_setting_can_be_set_from_the_environment() {
+        let value = serde_json::to_value(Settings::default()).unwrap();
+        for key in value.as_object().unwrap().keys() {
+            assert!(SECTIONS.contains(&key.as_str()), "{key} missing from SECTIONS");
+        }
     }
 
     #[test]

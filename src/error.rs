@@ -29,6 +29,9 @@ pub enum AppError {
     },
     #[error("bad request: {detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// Well-formed but unacceptable content (a broken image, a reused idempotency key).
+    #[error("unprocessable: {detail}")]
+    Unprocessable { code: &'static str, detail: String },
     #[error("unauthorized: {code}")]
     Unauthorized { code: &'static str, detail: &'static str },
     #[error("forbidden: {code}")]
@@ -44,11 +47,16 @@ pub enum AppError {
     #[error("payload too large")]
     PayloadTooLarge { detail: String },
     #[error("unsupported media type")]
-    UnsupportedMediaType { detail: String },
+    UnsupportedMediaType { code: &'static str, detail: String },
     #[error("rate limited")]
     RateLimited { retry_after: Duration },
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
+    /// A service we depend on failed: 502 (refused), 503 (down) or 504 (too slow).
+    #[error("upstream failure: {code}")]
+    Upstream { status: u16, code: &'static str },
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -79,6 +87,7 @@ impl AppError {
         match self {
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -87,21 +96,33 @@ impl AppError {
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Upstream { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+            AppError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn code_and_detail(&self) -> (&'static str, String) {
         match self {
-            AppError::Validation { code, detail, .. } | AppError::BadRequest { code, detail } => (code, detail.clone()),
+            AppError::Validation { code, detail, .. }
+            | AppError::BadRequest { code, detail }
+            | AppError::Unprocessable { code, detail } => (code, detail.clone()),
             AppError::Unauthorized { code, detail }
             | AppError::Forbidden { code, detail }
             | AppError::NotFound { code, detail }
             | AppError::Conflict { code, detail, .. } => (code, (*detail).to_owned()),
             AppError::PayloadTooLarge { detail } => ("payload_too_large", detail.clone()),
-            AppError::UnsupportedMediaType { detail } => ("unsupported_media_type", detail.clone()),
+            AppError::UnsupportedMediaType { code, detail } => (code, detail.clone()),
             AppError::RateLimited { .. } => ("rate_limited", "Too many requests; retry after the given delay.".into()),
             AppError::Unavailable(what) => ("service_unavailable", format!("{what} is unavailable; retry shortly.")),
+            AppError::Upstream { code, .. } => (
+                code,
+                "The storage service failed; nothing was saved. Retry later.".into(),
+            ),
+            AppError::PreconditionFailed => (
+                "precondition_failed",
+                "The resource has changed since you read it (If-Match).".into(),
+            ),
             AppError::Internal(_) => ("internal_error", "An unexpected error occurred.".into()),
         }
     }
@@ -174,7 +195,7 @@ impl IntoResponse for AppError {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
-            AppError::Unavailable(_) => {
+            AppError::Unavailable(_) | AppError::Upstream { status: 503, .. } => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1u64));
             }
             AppError::Internal(err) => {

@@ -20,6 +20,7 @@ use crate::state::AppState;
         (name = "me", description = "The caller's own account"),
         (name = "users", description = "Public profiles"),
         (name = "admin", description = "Administration (admins only)"),
+        (name = "posts", description = "Image posts and the feed"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
@@ -37,8 +38,10 @@ impl Modify for BearerAuth {
 }
 
 /// Every documented route, with the document they build.
-pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(crate::accounts::router())
+pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::accounts::router())
+        .merge(crate::posts::router(state))
 }
 
 /// The document and the offline docs page.

@@ -79,19 +79,23 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         }
         None => Arc::new(InMemoryLimiter::new()),
     };
+    let media = crate::media::storage::from_settings(&settings)?;
+    let image_permits = Arc::new(tokio::sync::Semaphore::new(settings.posts.image_concurrency.max(1)));
     Ok(AppState {
         settings: Arc::new(settings),
         db,
         hasher: Arc::new(hasher),
         keys: Arc::new(keys),
         limiter,
+        media,
+        image_permits,
     })
 }
 
 /// The whole HTTP surface with its layers; usable without a socket.
 pub fn router(state: AppState) -> Router {
     let http = &state.settings.http;
-    let (api, openapi) = crate::openapi::api_router().split_for_parts();
+    let (api, openapi) = crate::openapi::api_router(&state).split_for_parts();
     let layers = ServiceBuilder::new()
         .layer(middleware::from_fn(request_id::assign))
         .layer(middleware::from_fn(mw::access_log))
@@ -110,6 +114,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(crate::openapi::docs_router(openapi))
+        .merge(if state.media.name() == "local" {
+            crate::media::serve::router()
+        } else {
+            Router::new()
+        })
         .layer(layers)
         .with_state(state)
 }
@@ -149,13 +158,15 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Readiness: the database (and Redis, when configured) answers, within a second.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let checks = async { state.db.ping().await && state.limiter.ready().await };
-    if tokio::time::timeout(Duration::from_secs(1), checks)
+    let second = Duration::from_secs(1);
+    if !tokio::time::timeout(second, state.db.ping()).await.unwrap_or(false) {
+        return AppError::Unavailable("The database").into_response();
+    }
+    if !tokio::time::timeout(second, state.limiter.ready())
         .await
         .unwrap_or(false)
     {
-        Json(serde_json::json!({ "status": "ok" })).into_response()
-    } else {
-        AppError::Unavailable("The database").into_response()
+        return AppError::Unavailable("The rate limiter (Redis)").into_response();
     }
+    Json(serde_json::json!({ "status": "ok" })).into_response()
 }

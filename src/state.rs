@@ -6,6 +6,7 @@ use crate::auth::limiter::Limiter;
 use crate::auth::password::Hasher;
 use crate::auth::tokens::Keys;
 use crate::config::Settings;
+use crate::media::storage::MediaStore;
 use crate::store::Db;
 
 /// Cheap to clone: everything is behind `Arc` or is a pool handle.
@@ -16,4 +17,8 @@ pub struct AppState {
     pub hasher: Arc<Hasher>,
     pub keys: Arc<Keys>,
     pub limiter: Arc<dyn Limiter>,
+    /// Where images are stored.
+    pub media: Arc<dyn MediaStore>,
+    /// Bounds concurrent image decoding.
+    pub image_permits: Arc<tokio::sync::Semaphore>,
 }

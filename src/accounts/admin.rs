@@ -8,12 +8,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::audit;
-use super::views::{AdminUserView, Page, decode_cursor, encode_cursor};
+use super::views::{AdminUserView, Page};
 use crate::auth::extract::AuthUser;
 use crate::auth::policy::{Action, authorize};
 use crate::domain::{Role, rfc3339};
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
+use crate::http::cursor::{decode as decode_cursor, encode as encode_cursor, page_limit};
 use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::state::AppState;
 use crate::store::{self, users::AdminChange};
@@ -23,14 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users))
         .routes(routes!(update_user))
         .routes(routes!(list_audit))
-}
-
-fn page_limit(limit: Option<i64>) -> Result<i64> {
-    match limit {
-        None => Ok(20),
-        Some(n) if (1..=100).contains(&n) => Ok(n),
-        Some(_) => Err(AppError::invalid("limit", "must be between 1 and 100")),
-    }
 }
 
 #[derive(Deserialize, IntoParams)]

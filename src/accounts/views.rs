@@ -98,23 +98,3 @@ pub struct Page<T: ToSchema> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
-
-/// Encodes a keyset position as an opaque cursor.
-pub fn encode_cursor(id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-}
-
-/// Decodes a cursor made by [`encode_cursor`].
-pub fn decode_cursor(cursor: &str) -> crate::error::Result<String> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
-        .ok_or(crate::error::AppError::BadRequest {
-            code: "invalid_cursor",
-            detail: "The cursor is not valid.".into(),
-        })
-}

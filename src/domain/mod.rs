@@ -1,12 +1,14 @@
 //! Validated domain values. Each can only be obtained through `parse`, so a handler that holds one
 //! knows it is valid; request bodies are turned into these once, at the edge.
 
+pub mod caption;
 pub mod email;
 pub mod password;
 pub mod profile;
 pub mod role;
 pub mod username;
 
+pub use caption::Caption;
 pub use email::Email;
 pub use password::Password;
 pub use profile::{Bio, DisplayName};

@@ -14,6 +14,8 @@ pub struct ClientIp(pub IpAddr);
 
 /// Pure resolution, separated from the extractor so it can be tested without a socket.
 pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
+    // On a dual-stack listener an IPv4 peer arrives as ::ffff:a.b.c.d; compare it as IPv4.
+    let peer = peer.to_canonical();
     if !trusted.contains(&peer) {
         return peer;
     }
@@ -23,8 +25,8 @@ pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) ->
     let mut last = peer;
     for hop in chain.rsplit(',') {
         match hop.trim().parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => last = ip,
-            Ok(ip) => return ip,
+            Ok(ip) if trusted.contains(&ip.to_canonical()) => last = ip.to_canonical(),
+            Ok(ip) => return ip.to_canonical(),
             Err(_) => return last,
         }
     }
@@ -83,6 +85,14 @@ mod tests {
         assert_eq!(
             resolve(ip("203.0.113.9"), Some("1.2.3.4"), &[ip("10.0.0.1")]),
             ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_matches_its_ipv4_proxy_entry() {
+        assert_eq!(
+            resolve(ip("::ffff:10.0.0.1"), Some("1.2.3.4"), &[ip("10.0.0.1")]),
+            ip("1.2.3.4")
         );
     }
 

@@ -28,6 +28,7 @@ where
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType {
+            code: "unsupported_media_type",
             detail: "Expected a body with `Content-Type: application/json`.".into(),
         },
         JsonRejection::JsonSyntaxError(_) => AppError::BadRequest {

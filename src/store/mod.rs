@@ -4,7 +4,10 @@
 //! function serves both engines; where the dialects differ the difference is kept here.
 
 pub mod audit;
+pub mod idempotency;
+pub mod posts;
 pub mod sessions;
+pub mod transfer;
 pub mod users;
 
 use std::time::Duration;
@@ -35,21 +38,32 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 impl Db {
     /// Opens the pool named by the settings; a SQLite file's folder is created if missing.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
+        if settings.database.url.is_none() {
+            ensure_private_dir(&settings.data_dir)?;
+        }
+        let acquire_timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
+        Db::connect_url(
+            &settings.database_url(),
+            settings.database.max_connections,
+            acquire_timeout,
+        )
+        .await
+    }
+
+    /// Opens a pool on `url` (`sqlite:…` or `postgres:…`), for tools that work on a database other
+    /// than the configured one.
+    pub async fn connect_url(url: &str, max_connections: u32, acquire_timeout: Duration) -> anyhow::Result<Db> {
         install_default_drivers();
-        let url = settings.database_url();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
         } else {
-            anyhow::bail!("database.url must start with sqlite: or postgres:");
+            anyhow::bail!("the database URL must start with sqlite: or postgres:");
         };
-        if backend == Backend::Sqlite && settings.database.url.is_none() {
-            ensure_private_dir(&settings.data_dir)?;
-        }
         let mut options = AnyPoolOptions::new()
-            .max_connections(settings.database.max_connections)
-            .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms));
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -61,7 +75,7 @@ impl Db {
                 })
             });
         }
-        let pool = options.connect(&url).await.context("connecting to the database")?;
+        let pool = options.connect(url).await.context("connecting to the database")?;
         Ok(Db { pool, backend })
     }
 

@@ -60,8 +60,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(dir.path());
-    let pg = match std::env::var("RAMPART_TEST_DATABASE_URL") {
-        Ok(admin_url) if admin_url.starts_with("postgres") => Some(PgDatabase::create(&admin_url).await),
+    let pg = match (
+        std::env::var("RAMPART_TEST_BACKEND").as_deref(),
+        std::env::var("RAMPART_TEST_DATABASE_URL"),
+    ) {
+        (Ok("postgres"), Ok(admin_url)) => Some(PgDatabase::create(&admin_url).await),
+        (Ok("postgres"), Err(_)) => panic!("RAMPART_TEST_BACKEND=postgres needs RAMPART_TEST_DATABASE_URL"),
         _ => None,
     };
     if let Some(pg) = &pg {
@@ -107,7 +111,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    async fn create(admin_url: &str) -> PgDatabase {
+    pub async fn create(admin_url: &str) -> PgDatabase {
         use sqlx::Connection;
         let name = format!("rampart_test_{}", uuid::Uuid::now_v7().simple());
         let mut conn = sqlx::PgConnection::connect(admin_url)
@@ -283,6 +287,56 @@ impl TestApp {
             .await
             .unwrap();
         user
+    }
+
+    /// Uploads `image` with `caption` as `photo.jpg`.
+    pub async fn upload(&self, token: &str, image: Vec<u8>, caption: &str) -> Response {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "image",
+                reqwest::multipart::Part::bytes(image)
+                    .file_name("photo.jpg")
+                    .mime_str("image/jpeg")
+                    .unwrap(),
+            )
+            .text("caption", caption.to_owned());
+        self.upload_form(token, form, None).await
+    }
+
+    /// Sends a multipart form to `POST /api/v1/posts`, with an optional Idempotency-Key.
+    pub async fn upload_form(&self, token: &str, form: reqwest::multipart::Form, key: Option<&str>) -> Response {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/posts"))
+            .bearer_auth(token)
+            .multipart(form);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Fetches a media URL, relative (local driver) or absolute.
+    pub async fn fetch(&self, url: &str) -> Response {
+        let full = if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            self.url(url)
+        };
+        self.client.get(full).send().await.expect("request")
+    }
+
+    /// Number of post rows.
+    pub async fn post_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM posts")
+            .fetch_one(&self.state.db.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Base keys the storage driver holds.
+    pub async fn stored_keys(&self) -> Vec<String> {
+        self.state.media.list_base_keys().await.unwrap()
     }
 
     pub async fn login(&self, login: &str, password: &str) -> Response {

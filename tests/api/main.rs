@@ -1,11 +1,20 @@
 //! One integration-test binary for the whole HTTP surface, so linking happens once.
 
 mod helpers;
+mod imagekit_standin;
 
 mod accounts;
 mod admin;
 mod cli;
 mod edge;
+mod fixtures;
 mod limits;
+mod migrate_data;
+mod multi_instance;
+mod outage;
+mod posts;
+mod process;
 mod sessions;
+mod shared_limits;
+mod storage_drivers;
 mod tokens;

@@ -1,0 +1,268 @@
+//! `POST /api/v1/posts`: validate, sanitise, store the renditions, then write the row.
+
+use std::time::Duration;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::views::{PostView, etag, post_view};
+use super::{may_post, upload};
+use crate::auth::extract::AuthUser;
+use crate::domain::{Caption, now_ms};
+use crate::error::{AppError, Problem, Result};
+use crate::media::image::{self, Limits, Processed};
+use crate::media::storage::{ImageSet, Rendition, new_base_key};
+use crate::state::AppState;
+use crate::store::{self, idempotency::Claim};
+
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    // Multipart framing adds a little to the image itself.
+    let body_limit = state.settings.posts.upload_limit_bytes + 64 * 1024;
+    OpenApiRouter::new()
+        .routes(routes!(create_post))
+        .layer(DefaultBodyLimit::max(body_limit))
+}
+
+/// The multipart form, for the API document.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// JPEG, PNG, WebP or GIF; decided from the bytes. Animated images keep their first frame.
+    #[schema(format = Binary, value_type = String)]
+    image: Vec<u8>,
+    /// 0–2200 characters; `#hashtags` are extracted (at most 30).
+    caption: Option<String>,
+}
+
+/// Create a post from one image and a caption.
+#[utoipa::path(post, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the original answer")),
+    responses(
+        (status = 201, body = PostView, description = "Created; `Location` and `ETag` are set"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed multipart, extra parts"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not an accepted image type"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Bad caption, broken or hostile image, key reused with another body"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Quota"),
+        (status = 502, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+        (status = 504, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_post(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    multipart: std::result::Result<Multipart, MultipartRejection>,
+) -> Result<Response> {
+    may_post(&user)?;
+    let key = idempotency_key(&headers)?;
+    check_quota(&state, &user, 0).await?;
+    let upload = upload::read(multipart, state.settings.posts.upload_limit_bytes).await?;
+    let caption = Caption::parse(&upload.caption).map_err(|m| AppError::invalid("caption", m))?;
+
+    let Some(key) = key else {
+        return create(&state, &user, caption, upload.image).await;
+    };
+    let hash = request_hash(&caption, &upload.image);
+    match claim_or_wait(&state, &user, &key, &hash).await? {
+        Some(replay) => Ok(replay),
+        None => {
+            let result = create(&state, &user, caption, upload.image).await;
+            match result
+                .as_ref()
+                .ok()
+                .and_then(|res| res.extensions().get::<CreatedBody>())
+            {
+                Some(CreatedBody(body)) => {
+                    store::idempotency::complete(&state.db, &user.user_id, &key, 201, body).await?
+                }
+                // A failed attempt frees the key so that a retry can succeed.
+                None => store::idempotency::release(&state.db, &user.user_id, &key).await?,
+            }
+            result
+        }
+    }
+}
+
+/// Sanitises, stores and records the post; the created response is also saved for the key, if any.
+async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: bytes::Bytes) -> Result<Response> {
+    let processed = sanitise(state, bytes).await?;
+    check_quota(state, user, processed.original.bytes.len() as u64).await?;
+    let set = ImageSet {
+        original: rendition(&processed.original),
+        display: rendition(&processed.display),
+        thumbnail: rendition(&processed.thumbnail),
+    };
+    let base_key = new_base_key();
+    let timeout = Duration::from_millis(state.settings.storage.timeout_ms);
+    let stored = tokio::time::timeout(timeout, state.media.store(&base_key, set))
+        .await
+        .map_err(|_| crate::media::storage::StorageError::TimedOut)??;
+    let id = crate::store::new_id();
+    let image_json = serde_json::to_string(&stored).map_err(anyhow::Error::from)?;
+    let new = store::posts::NewPost {
+        id: &id,
+        author_id: &user.user_id,
+        caption: caption.as_str(),
+        tags: caption.tags(),
+        image_json: &image_json,
+        base_key: &base_key,
+        width: i64::from(processed.original.width),
+        height: i64::from(processed.original.height),
+        bytes: processed.original.bytes.len() as i64,
+        content_type: processed.original.format.content_type(),
+        sha256: &processed.sha256,
+        blurhash: &processed.blurhash,
+    };
+    if let Err(err) = store::posts::insert(&state.db, new).await {
+        // The row failed, so the renditions belong to nobody: remove them now.
+        if let Err(e) = state.media.remove(&stored).await {
+            tracing::error!(error = %e, base_key, "could not remove renditions of a failed post; reconcile will");
+        }
+        return Err(err.into());
+    }
+    let (row, _) = store::posts::find(&state.db, &id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("post vanished after insert"))?;
+    let view = post_view(state.media.as_ref(), &row).await?;
+    let body = serde_json::to_string(&view).map_err(anyhow::Error::from)?;
+    let mut res = (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+        .into_response();
+    insert_header(&mut res, header::LOCATION, &format!("/api/v1/posts/{id}"));
+    insert_header(&mut res, header::ETAG, &etag(&row));
+    res.extensions_mut().insert(CreatedBody(body));
+    Ok(res)
+}
+
+/// The JSON body of a 201, kept for the idempotency record.
+#[derive(Clone)]
+struct CreatedBody(String);
+
+fn insert_header(res: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.headers_mut().insert(name, v);
+    }
+}
+
+fn rendition(e: &image::Encoded) -> Rendition {
+    Rendition {
+        bytes: bytes::Bytes::from(e.bytes.clone()),
+        content_type: e.format.content_type(),
+        extension: e.format.extension(),
+    }
+}
+
+/// Decodes and re-encodes on a blocking thread, at most `posts.image_concurrency` at once, so a flood
+/// of uploads queues here instead of starving the threads that serve reads.
+async fn sanitise(state: &AppState, bytes: bytes::Bytes) -> Result<Processed> {
+    let p = &state.settings.posts;
+    let limits = Limits {
+        max_width: p.max_dimension,
+        max_height: p.max_dimension,
+        max_pixels: p.max_pixels,
+        ..Limits::default()
+    };
+    let _permit = state
+        .image_permits
+        .acquire()
+        .await
+        .map_err(|e| anyhow::anyhow!("image permits closed: {e}"))?;
+    let result = tokio::task::spawn_blocking(move || image::process(&bytes, &limits))
+        .await
+        .map_err(|e| anyhow::anyhow!("image task failed: {e}"))?;
+    result.map_err(|e| {
+        let detail = e.to_string();
+        match e.status() {
+            415 => AppError::UnsupportedMediaType { code: e.code(), detail },
+            _ => AppError::Unprocessable { code: e.code(), detail },
+        }
+    })
+}
+
+/// Per-user quotas: posts per hour and stored bytes per day, counted from the posts table so that
+/// every instance agrees.
+async fn check_quota(state: &AppState, user: &AuthUser, incoming_bytes: u64) -> Result<()> {
+    let p = &state.settings.posts;
+    let now = now_ms();
+    let (posts, _, oldest_hour) = store::posts::usage_since(&state.db, &user.user_id, now - 3_600_000).await?;
+    if posts >= i64::from(p.posts_per_hour) {
+        let retry = oldest_hour.map(|t| t + 3_600_000 - now).unwrap_or(1000).max(1000);
+        return Err(AppError::RateLimited {
+            retry_after: Duration::from_millis(retry as u64),
+        });
+    }
+    let (_, bytes, oldest_day) = store::posts::usage_since(&state.db, &user.user_id, now - 86_400_000).await?;
+    if bytes as u64 + incoming_bytes > p.bytes_per_day {
+        let retry = oldest_day.map(|t| t + 86_400_000 - now).unwrap_or(1000).max(1000);
+        return Err(AppError::RateLimited {
+            retry_after: Duration::from_millis(retry as u64),
+        });
+    }
+    Ok(())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    key.map(|k| Some(k.to_owned())).ok_or(AppError::BadRequest {
+        code: "invalid_idempotency_key",
+        detail: "Idempotency-Key must be 1–255 visible ASCII characters.".into(),
+    })
+}
+
+fn request_hash(caption: &Caption, image: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(caption.as_str().as_bytes());
+    h.update([0u8]);
+    h.update(image);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Claims the key; a finished earlier attempt is replayed, a running one is waited for.
+async fn claim_or_wait(state: &AppState, user: &AuthUser, key: &str, hash: &str) -> Result<Option<Response>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match store::idempotency::claim(&state.db, &user.user_id, key, hash).await? {
+            Claim::Fresh => return Ok(None),
+            Claim::Done { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+                let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+                insert_header(&mut res, HeaderName::from_static("idempotent-replayed"), "true");
+                return Ok(Some(res));
+            }
+            Claim::Mismatch => {
+                return Err(AppError::Unprocessable {
+                    code: "idempotency_key_reused",
+                    detail: "This Idempotency-Key was used with a different request.".into(),
+                });
+            }
+            Claim::InProgress if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Claim::InProgress => {
+                return Err(AppError::Conflict {
+                    code: "idempotency_in_progress",
+                    detail: "A request with this Idempotency-Key is still running; retry shortly.",
+                    field: None,
+                });
+            }
+        }
+    }
+}

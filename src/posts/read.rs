@@ -1,0 +1,173 @@
+//! Reading posts: the feed, one post, one user's posts.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::views::{PostView, etag, post_view};
+use crate::domain::Username;
+use crate::domain::caption::normalise_tag;
+use crate::error::{AppError, Problem, Result};
+use crate::http::cursor;
+use crate::http::extract::{AppPath, AppQuery};
+use crate::state::AppState;
+use crate::store::{self, posts::FeedFilter};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_feed))
+        .routes(routes!(get_post))
+        .routes(routes!(list_user_posts))
+}
+
+const NOT_FOUND: AppError = AppError::NotFound {
+    code: "post_not_found",
+    detail: "No such post.",
+};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct FeedQuery {
+    /// Only posts by this username.
+    author: Option<String>,
+    /// Only posts with this hashtag (with or without `#`).
+    tag: Option<String>,
+    /// Words that must all appear in the caption.
+    q: Option<String>,
+    /// RFC 3339; posts created at or after.
+    since: Option<String>,
+    /// RFC 3339; posts created before.
+    until: Option<String>,
+    cursor: Option<String>,
+    /// 1–100, default 20.
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct FeedPage {
+    items: Vec<PostView>,
+    /// Pass as `cursor` for the next (older) page; null at the end.
+    next_cursor: Option<String>,
+}
+
+fn instant(field: &str, raw: Option<&str>) -> Result<Option<i64>> {
+    raw.map(|s| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+            .map_err(|_| AppError::invalid(field, "must be an RFC 3339 date-time"))
+    })
+    .transpose()
+}
+
+/// Caption words as the search indexes see them: letters, digits and `_`, lower-cased.
+fn search_words(q: &str) -> Vec<String> {
+    q.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Json<FeedPage>> {
+    let limit = cursor::page_limit(q.limit)?;
+    let before = q.cursor.as_deref().map(cursor::decode).transpose()?;
+    let tag = match q.tag.as_deref() {
+        Some(t) => Some(normalise_tag(t).ok_or_else(|| AppError::invalid("tag", "is not a hashtag"))?),
+        None => None,
+    };
+    let author = match author.or(q.author.as_deref()) {
+        Some(a) => Some(Username::parse(a).map_err(|m| AppError::invalid("author", m))?),
+        None => None,
+    };
+    let words = q.q.as_deref().map(search_words);
+    let filter = FeedFilter {
+        author_username: author.as_ref().map(Username::as_str),
+        tag: tag.as_deref(),
+        words: words.as_deref(),
+        since_ms: instant("since", q.since.as_deref())?,
+        until_ms: instant("until", q.until.as_deref())?,
+        before_id: before.as_deref(),
+        limit: limit + 1,
+    };
+    let mut rows = store::posts::feed(&state.db, filter).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| cursor::encode(&r.id))
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(post_view(state.media.as_ref(), row).await?);
+    }
+    Ok(Json(FeedPage { items, next_cursor }))
+}
+
+/// The feed, newest first, with filters and keyset pagination.
+#[utoipa::path(get, path = "/api/v1/posts", tag = "posts", params(FeedQuery),
+    responses((status = 200, body = FeedPage), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn list_feed(State(state): State<AppState>, AppQuery(q): AppQuery<FeedQuery>) -> Result<Json<FeedPage>> {
+    page(&state, q, None).await
+}
+
+/// One user's posts, newest first.
+#[utoipa::path(get, path = "/api/v1/users/{username}/posts", tag = "posts", params(("username" = String, Path), FeedQuery),
+    responses((status = 200, body = FeedPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn list_user_posts(
+    State(state): State<AppState>,
+    AppPath(username): AppPath<String>,
+    AppQuery(q): AppQuery<FeedQuery>,
+) -> Result<Json<FeedPage>> {
+    let name = Username::parse(&username).map_err(|_| AppError::NotFound {
+        code: "user_not_found",
+        detail: "No such user.",
+    })?;
+    let user = store::users::find_by_username(&state.db, name.as_str())
+        .await?
+        .filter(|u| u.is_active());
+    if user.is_none() {
+        return Err(AppError::NotFound {
+            code: "user_not_found",
+            detail: "No such user.",
+        });
+    }
+    page(&state, q, Some(name.as_str())).await
+}
+
+/// One post. Posts of disabled accounts are not shown.
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
+    responses((status = 200, body = PostView, description = "`ETag` names this version"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_post(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response> {
+    let (row, author_active) = store::posts::find(&state.db, &id).await?.ok_or(NOT_FOUND)?;
+    if !author_active {
+        return Err(NOT_FOUND);
+    }
+    let view = post_view(state.media.as_ref(), &row).await?;
+    let mut res = Json(view).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(&row)) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_words;
+
+    #[test]
+    fn search_words_keep_only_word_characters() {
+        assert_eq!(
+            search_words("Golden-hour \"sunset\" OR *"),
+            ["golden", "hour", "sunset", "or"]
+        );
+        assert!(search_words("\" * ( )").is_empty());
+    }
+}

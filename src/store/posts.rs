@@ -1,0 +1,253 @@
+//! Queries on `posts` and `post_tags`, including the feed with its filters and caption search.
+
+use sqlx::FromRow;
+
+use super::{Backend, Db};
+use crate::domain::now_ms;
+
+/// A post joined with its author, as the API shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct PostRow {
+    pub id: String,
+    pub author_id: String,
+    pub author_username: String,
+    pub author_display_name: Option<String>,
+    pub caption: String,
+    pub tags: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub image: String,
+    pub base_key: String,
+    pub width: i64,
+    pub height: i64,
+    pub bytes: i64,
+    pub content_type: String,
+    pub sha256: String,
+    pub blurhash: String,
+}
+
+impl PostRow {
+    pub fn tag_list(&self) -> Vec<String> {
+        self.tags.split_whitespace().map(str::to_owned).collect()
+    }
+}
+
+const SELECT: &str = "SELECT p.id, p.author_id, u.username AS author_username, u.display_name AS author_display_name, \
+     p.caption, p.tags, p.version, p.created_at, p.updated_at, p.image, p.base_key, p.width, p.height, p.bytes, \
+     p.content_type, p.sha256, p.blurhash FROM posts p JOIN users u ON u.id = p.author_id";
+
+/// A new post's fields; the image is already stored.
+pub struct NewPost<'a> {
+    pub id: &'a str,
+    pub author_id: &'a str,
+    pub caption: &'a str,
+    pub tags: &'a [String],
+    pub image_json: &'a str,
+    pub base_key: &'a str,
+    pub width: i64,
+    pub height: i64,
+    pub bytes: i64,
+    pub content_type: &'a str,
+    pub sha256: &'a str,
+    pub blurhash: &'a str,
+}
+
+/// Inserts the post and its tags in one transaction.
+#[tracing::instrument(skip_all)]
+pub async fn insert(db: &Db, p: NewPost<'_>) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO posts (id, author_id, caption, tags, version, created_at, updated_at, image, base_key, width, height, \
+         bytes, content_type, sha256, blurhash) VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(p.id)
+    .bind(p.author_id)
+    .bind(p.caption)
+    .bind(p.tags.join(" "))
+    .bind(now)
+    .bind(p.image_json)
+    .bind(p.base_key)
+    .bind(p.width)
+    .bind(p.height)
+    .bind(p.bytes)
+    .bind(p.content_type)
+    .bind(p.sha256)
+    .bind(p.blurhash)
+    .execute(&mut *tx)
+    .await?;
+    insert_tags(&mut tx, p.id, p.tags).await?;
+    tx.commit().await
+}
+
+async fn insert_tags(conn: &mut sqlx::AnyConnection, post_id: &str, tags: &[String]) -> Result<(), sqlx::Error> {
+    for tag in tags {
+        sqlx::query("INSERT INTO post_tags (post_id, tag) VALUES ($1, $2)")
+            .bind(post_id)
+            .bind(tag)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A post by id, whether or not its author is active (callers decide what to show).
+#[tracing::instrument(skip_all)]
+pub async fn find(db: &Db, id: &str) -> Result<Option<(PostRow, bool)>, sqlx::Error> {
+    let sql = format!("{SELECT} WHERE p.id = $1");
+    let row = sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let disabled: Option<i64> = sqlx::query_scalar("SELECT disabled_at FROM users WHERE id = $1")
+        .bind(&row.author_id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(Some((row, disabled.is_none())))
+}
+
+/// Outcome of a conditional caption update.
+#[derive(Debug)]
+pub enum Update {
+    Updated(Box<PostRow>),
+    /// The post's version is not the one the caller expected.
+    VersionMismatch,
+    NotFound,
+}
+
+/// Replaces the caption and tags if the post is still at `expected_version` (when given).
+#[tracing::instrument(skip_all)]
+pub async fn update_caption(
+    db: &Db,
+    id: &str,
+    caption: &str,
+    tags: &[String],
+    expected_version: Option<i64>,
+) -> Result<Update, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let n = sqlx::query(
+        "UPDATE posts SET caption = $2, tags = $3, version = version + 1, updated_at = $4 \
+         WHERE id = $1 AND (CAST($5 AS BIGINT) IS NULL OR version = $5)",
+    )
+    .bind(id)
+    .bind(caption)
+    .bind(tags.join(" "))
+    .bind(now_ms())
+    .bind(expected_version)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT version FROM posts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        return Ok(if exists.is_some() {
+            Update::VersionMismatch
+        } else {
+            Update::NotFound
+        });
+    }
+    sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    insert_tags(&mut tx, id, tags).await?;
+    let sql = format!("{SELECT} WHERE p.id = $1");
+    let row = sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Update::Updated(Box::new(row)))
+}
+
+/// Deletes a post row; true when it existed.
+#[tracing::instrument(skip_all)]
+pub async fn delete(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM posts WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Feed filters; all optional.
+#[derive(Default)]
+pub struct FeedFilter<'a> {
+    pub author_username: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    /// Words that must all appear in the caption (already reduced to letters and digits).
+    pub words: Option<&'a [String]>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Only posts older than this id (ids are time-ordered).
+    pub before_id: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// The feed, newest first, keyset-paginated on id; posts of disabled authors are left out.
+#[tracing::instrument(skip_all)]
+pub async fn feed(db: &Db, f: FeedFilter<'_>) -> Result<Vec<PostRow>, sqlx::Error> {
+    // The one dialect difference: FTS5 on SQLite, tsvector on PostgreSQL. Both match all words.
+    let (search_clause, search_arg) = match (db.backend, f.words) {
+        (_, None) | (_, Some([])) => ("", None),
+        (Backend::Sqlite, Some(words)) => (
+            " AND p.seq IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH $7)",
+            Some(words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")),
+        ),
+        (Backend::Postgres, Some(words)) => (" AND p.search @@ to_tsquery('simple', $7)", Some(words.join(" & "))),
+    };
+    let sql = format!(
+        "{SELECT} WHERE u.disabled_at IS NULL \
+           AND (CAST($1 AS TEXT) IS NULL OR u.username = $1) \
+           AND (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = $2)) \
+           AND (CAST($3 AS BIGINT) IS NULL OR p.created_at >= $3) \
+           AND (CAST($4 AS BIGINT) IS NULL OR p.created_at < $4) \
+           AND (CAST($5 AS TEXT) IS NULL OR p.id < $5){search_clause} \
+         ORDER BY p.id DESC LIMIT $6"
+    );
+    let mut q = sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql))
+        .bind(f.author_username)
+        .bind(f.tag)
+        .bind(f.since_ms)
+        .bind(f.until_ms)
+        .bind(f.before_id)
+        .bind(f.limit);
+    if let Some(arg) = search_arg {
+        q = q.bind(arg);
+    }
+    q.fetch_all(&db.pool).await
+}
+
+/// Posts and upload bytes of a user since `since_ms`, and the oldest such post's time, for quotas.
+#[tracing::instrument(skip_all)]
+pub async fn usage_since(db: &Db, author_id: &str, since_ms: i64) -> Result<(i64, i64, Option<i64>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(created_at) FROM posts WHERE author_id = $1 AND created_at > $2",
+    )
+    .bind(author_id)
+    .bind(since_ms)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// Every post's id, base key and image JSON, for reconciliation.
+#[tracing::instrument(skip_all)]
+pub async fn all_images(db: &Db) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, base_key, image FROM posts ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// The stored image JSON of every post by one author (account deletion removes their media).
+#[tracing::instrument(skip_all)]
+pub async fn images_of_author(db: &Db, author_id: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, image FROM posts WHERE author_id = $1")
+        .bind(author_id)
+        .fetch_all(&db.pool)
+        .await
+}
