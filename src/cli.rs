@@ -55,6 +55,9 @@ enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Media storage maintenance.
+    #[command(subcommand)]
+    Media(MediaCommand),
 }
 
 #[derive(Args, Default)]
@@ -87,6 +90,21 @@ enum AdminCommand {
 enum ConfigCommand {
     /// Load and validate the configuration, then print it without secrets.
     Check,
+}
+
+#[derive(Subcommand)]
+enum MediaCommand {
+    /// Find objects no post owns and posts whose objects are missing; remove the former and the
+    /// latter's rows (report only with --dry-run).
+    Reconcile {
+        #[arg(long)]
+        dry_run: bool,
+        /// Leave objects younger than this alone: uploads in progress store objects before rows.
+        #[arg(long, default_value_t = 900)]
+        min_age_secs: u64,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -176,6 +194,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::Generate { .. }) => Ok(()),
+        Command::Media(MediaCommand::Reconcile {
+            dry_run,
+            min_age_secs,
+            data_dir,
+        }) => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            telemetry::init(&settings);
+            let db = Db::connect(&settings).await?;
+            db.migrate().await?;
+            let media = crate::media::storage::from_settings(&settings)?;
+            let min_age = std::time::Duration::from_secs(min_age_secs);
+            let report = crate::media::reconcile::reconcile(&db, media.as_ref(), dry_run, min_age).await?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            println!("orphaned objects ({verb}): {}", report.orphans.len());
+            for key in &report.orphans {
+                println!("  orphan {key}");
+            }
+            println!("posts with missing media ({verb}): {}", report.missing.len());
+            for id in &report.missing {
+                println!("  missing {id}");
+            }
+            println!("recent objects left alone: {}", report.recent);
+            Ok(())
+        }
     }
 }
 

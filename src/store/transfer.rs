@@ -423,8 +423,10 @@ mod tests {
                     .fetch_all(&db.pool)
                     .await
                     .unwrap();
-            let rows: Vec<(String, String, i64)> =
-                rows.into_iter().filter(|(name, _, _)| !ENGINE_ONLY.contains(&(table.name, name.as_str()))).collect();
+            let rows: Vec<(String, String, i64)> = rows
+                .into_iter()
+                .filter(|(name, _, _)| !ENGINE_ONLY.contains(&(table.name, name.as_str())))
+                .collect();
             let stored: Vec<(String, Kind)> = rows
                 .iter()
                 .map(|(name, ty, _)| {
@@ -447,7 +449,11 @@ mod tests {
             key.sort();
             let key: Vec<&str> = key.into_iter().map(|(_, name)| name).collect();
             // posts is keyed by `seq` on SQLite only; its portable key is the unique `id`.
-            let key = if key.is_empty() && table.name == "posts" { vec!["id"] } else { key };
+            let key = if key.is_empty() && table.name == "posts" {
+                vec!["id"]
+            } else {
+                key
+            };
             assert_eq!(key, table.key, "the key of {} is its primary key", table.name);
         }
     }

@@ -14,6 +14,7 @@ mod multi_instance;
 mod outage;
 mod posts;
 mod process;
+mod reconcile_crash;
 mod sessions;
 mod shared_limits;
 mod storage_drivers;

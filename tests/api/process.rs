@@ -77,6 +77,12 @@ impl Instance {
         }
     }
 
+    /// Kills the process at once (SIGKILL), as a crash would, and waits for it to go.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
     /// What the process wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -64,6 +64,19 @@ async fn closed_port_url() -> String {
     url
 }
 
+/// A server that accepts connections and never answers.
+async fn silent_server_url() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (url, task)
+}
+
 async fn fetch(url: &str) -> (reqwest::StatusCode, Option<String>, Bytes) {
     let response = reqwest::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = response.status();
@@ -75,8 +88,10 @@ async fn fetch(url: &str) -> (reqwest::StatusCode, Option<String>, Bytes) {
     (status, content_type, response.bytes().await.unwrap())
 }
 
-fn assert_unavailable(result: Result<impl std::fmt::Debug, StorageError>, started: Instant) {
-    match result {
+/// Runs `call` and expects it to fail as unavailable (503/504 material) within a few seconds.
+async fn assert_unavailable<T: std::fmt::Debug>(call: impl Future<Output = Result<T, StorageError>>) {
+    let started = Instant::now();
+    match call.await {
         Err(StorageError::Unreachable(_) | StorageError::TimedOut) => {}
         other => panic!("expected Unreachable or TimedOut, got {other:?}"),
     }
@@ -222,12 +237,27 @@ async fn s3_store_against_a_closed_port_fails_quickly() {
     let mut settings = s3_settings(&closed_port_url().await, "rampart");
     settings.storage.timeout_ms = 500;
     let store = build(&settings);
+    assert_unavailable(store.store(&new_base_key(), sample_set())).await;
+    assert_unavailable(store.list_base_keys()).await;
+}
+
+#[tokio::test]
+async fn s3_that_never_answers_times_out() {
+    let (url, server) = silent_server_url().await;
+    let mut settings = s3_settings(&url, "rampart");
+    settings.storage.timeout_ms = 300;
+    let store = build(&settings);
+
     let started = Instant::now();
+    let result = store.list_base_keys().await;
 
-    let result = store.store(&new_base_key(), sample_set()).await;
-
-    assert_unavailable(result, started);
-    assert_unavailable(store.list_base_keys().await, Instant::now());
+    assert!(matches!(result, Err(StorageError::TimedOut)), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    server.abort();
 }
 
 #[tokio::test]
@@ -345,11 +375,10 @@ async fn imagekit_outage_fails_the_upload_and_stores_nothing() {
     let kept = store.store(&new_base_key(), sample_set()).await.unwrap();
     standin.set_failing(true);
 
-    let started = Instant::now();
-    assert_unavailable(store.store(&new_base_key(), sample_set()).await, started);
-    assert_unavailable(store.exists(&kept).await, started);
-    assert_unavailable(store.remove(&kept).await, started);
-    assert_unavailable(store.list_base_keys().await, started);
+    assert_unavailable(store.store(&new_base_key(), sample_set())).await;
+    assert_unavailable(store.exists(&kept)).await;
+    assert_unavailable(store.remove(&kept)).await;
+    assert_unavailable(store.list_base_keys()).await;
 
     standin.set_failing(false);
     assert_eq!(standin.file_count(), 1);
@@ -389,9 +418,32 @@ async fn imagekit_against_a_closed_port_fails_quickly() {
     settings.storage.timeout_ms = 500;
     let store = build(&settings);
 
-    assert_unavailable(store.store(&new_base_key(), sample_set()).await, Instant::now());
-    assert_unavailable(store.list_base_keys().await, Instant::now());
+    assert_unavailable(store.store(&new_base_key(), sample_set())).await;
+    assert_unavailable(store.list_base_keys()).await;
     assert_eq!(standin.file_count(), 0);
+}
+
+#[tokio::test]
+async fn imagekit_that_never_answers_times_out_and_stores_nothing() {
+    let standin = StandIn::start(PRIVATE_KEY).await;
+    let (url, server) = silent_server_url().await;
+    let mut settings = Settings::default();
+    standin.configure(&mut settings);
+    settings.storage.imagekit.upload_url = format!("{url}/api/v1/files/upload");
+    settings.storage.timeout_ms = 300;
+    let store = build(&settings);
+
+    let started = Instant::now();
+    let result = store.store(&new_base_key(), sample_set()).await;
+
+    assert!(matches!(result, Err(StorageError::TimedOut)), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(standin.file_count(), 0);
+    server.abort();
 }
 
 #[tokio::test]

@@ -255,10 +255,18 @@ fn map_error(error: object_store::Error) -> StorageError {
     StorageError::Rejected(sanitize(&error))
 }
 
-/// The error's text without any response body: S3 error documents can echo the access key id and
-/// the string that was signed, neither of which belongs in logs.
-fn sanitize(error: &dyn std::fmt::Display) -> String {
-    let text = error.to_string();
+/// The error and its causes, without any response body: S3 error documents can echo the access key
+/// id and the string that was signed, neither of which belongs in logs.
+fn sanitize(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
     let cut = text.find('<').unwrap_or(text.len());
     text[..cut].trim_end().chars().take(500).collect()
 }
@@ -277,8 +285,10 @@ mod tests {
 
     #[test]
     fn sanitized_errors_drop_the_response_document() {
-        let raw = "Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?><Error>\
-                   <AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId></Error>";
+        let raw = std::io::Error::other(
+            "Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?><Error>\
+             <AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId></Error>",
+        );
         let clean = sanitize(&raw);
         assert_eq!(clean, "Server returned non-2xx status code: 403 Forbidden:");
         assert!(!clean.contains("AKID"));

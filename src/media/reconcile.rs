@@ -1,0 +1,89 @@
+//! `rampart media reconcile`: matches storage against the posts table. Objects no post owns are
+//! removed; posts whose objects are gone are reported and, since they can never be shown again,
+//! deleted. Recent objects are left alone: an upload in progress stores its objects before its row.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::domain::now_ms;
+use crate::media::storage::{MediaStore, StoredImage};
+use crate::store::{self, Db};
+
+/// What reconciliation found and did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Base keys in storage that no post owns (old enough to judge).
+    pub orphans: Vec<String>,
+    /// Posts whose renditions are missing from storage.
+    pub missing: Vec<String>,
+    /// Base keys too recent to judge.
+    pub recent: usize,
+    /// Whether anything was changed.
+    pub repaired: bool,
+}
+
+/// When a base key (`p/<uuidv7>`) was made, in Unix milliseconds.
+fn key_time_ms(base_key: &str) -> Option<i64> {
+    let id = uuid::Uuid::parse_str(base_key.strip_prefix("p/")?).ok()?;
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    Some(secs as i64 * 1000 + i64::from(nanos / 1_000_000))
+}
+
+/// Compares storage with the database; repairs unless `dry_run`.
+pub async fn reconcile(db: &Db, media: &dyn MediaStore, dry_run: bool, min_age: Duration) -> anyhow::Result<Report> {
+    let posts = store::posts::all_images(db).await?;
+    let owned: HashMap<&str, (&str, &str)> = posts
+        .iter()
+        .map(|(id, key, image)| (key.as_str(), (id.as_str(), image.as_str())))
+        .collect();
+    let mut report = Report {
+        repaired: !dry_run,
+        ..Report::default()
+    };
+    let cutoff = now_ms() - min_age.as_millis() as i64;
+
+    for key in media.list_base_keys().await? {
+        if owned.contains_key(key.as_str()) {
+            continue;
+        }
+        match key_time_ms(&key) {
+            Some(t) if t > cutoff => report.recent += 1,
+            _ => report.orphans.push(key),
+        }
+    }
+    for (id, _, image) in &posts {
+        let image: StoredImage = match serde_json::from_str(image) {
+            Ok(i) => i,
+            Err(_) => {
+                report.missing.push(id.clone());
+                continue;
+            }
+        };
+        // Only a definite "not there" counts; a storage error leaves the post alone.
+        if !media.exists(&image).await? {
+            report.missing.push(id.clone());
+        }
+    }
+    if !dry_run {
+        for key in &report.orphans {
+            media.remove_base_key(key).await?;
+        }
+        for id in &report.missing {
+            store::posts::delete(db, id).await?;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_time_ms;
+
+    #[test]
+    fn base_keys_carry_their_creation_time() {
+        let key = crate::media::storage::new_base_key();
+        let t = key_time_ms(&key).unwrap();
+        assert!((crate::domain::now_ms() - t).abs() < 5_000);
+        assert_eq!(key_time_ms("p/not-a-uuid"), None);
+    }
+}
