@@ -72,3 +72,22 @@ ensure_redis() {
   echo "Redis did not start" >&2
   return 1
 }
+
+# Sets S3_URL_CI: a moto S3 server (PyPI's moto[server]) on a private port.
+ensure_moto() {
+  local port=59000
+  S3_URL_CI="http://127.0.0.1:${port}"
+  if port_open "$port"; then
+    echo "== S3 emulator already running on ${port}"
+    return
+  fi
+  if ! command -v moto_server >/dev/null 2>&1; then
+    echo "== installing moto[server]"
+    python3 -m pip install --quiet "moto[server]"
+  fi
+  echo "== starting moto on ${port}"
+  nohup moto_server -H 127.0.0.1 -p "$port" >/tmp/rampart-ci-moto.log 2>&1 &
+  for _ in $(seq 1 100); do port_open "$port" && return; sleep 0.1; done
+  echo "moto did not start" >&2
+  return 1
+}

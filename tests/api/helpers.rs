@@ -10,6 +10,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::imagekit_standin::StandIn;
+
 /// A running application and a client for it.
 pub struct TestApp {
     pub address: String,
@@ -21,6 +23,8 @@ pub struct TestApp {
     pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// Held for its `Drop`, which removes the database.
     _pg: Option<PgDatabase>,
+    /// The ImageKit stand-in, when that driver is under test.
+    pub standin: Option<StandIn>,
 }
 
 /// Settings for tests: a temp folder, port 0, cheap Argon2, generous limits.
@@ -71,6 +75,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     if let Some(pg) = &pg {
         settings.database.url = Some(pg.url.clone());
     }
+    let standin = configure_storage(&mut settings).await;
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let port = app.port();
@@ -100,6 +105,38 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         shutdown: Some(tx),
         server: Some(server),
         _pg: pg,
+        standin,
+    }
+}
+
+/// Points the app at the storage driver named by `RAMPART_TEST_STORAGE` (`local`, the default; `s3`,
+/// which needs `RAMPART_TEST_S3_URL`; `imagekit`, against the in-process stand-in).
+async fn configure_storage(settings: &mut Settings) -> Option<StandIn> {
+    match std::env::var("RAMPART_TEST_STORAGE").as_deref() {
+        Ok("s3") => {
+            let url = std::env::var("RAMPART_TEST_S3_URL").expect("RAMPART_TEST_STORAGE=s3 needs RAMPART_TEST_S3_URL");
+            let bucket = format!("rampart-{}", uuid::Uuid::now_v7().simple());
+            let res = reqwest::Client::new()
+                .put(format!("{url}/{bucket}"))
+                .send()
+                .await
+                .expect("S3 server answers");
+            assert!(res.status().is_success(), "creating bucket {bucket}: {}", res.status());
+            let s3 = &mut settings.storage.s3;
+            settings.storage.driver = "s3".into();
+            s3.endpoint = Some(url);
+            s3.bucket = bucket;
+            s3.access_key_id = Some("test".into());
+            s3.secret_access_key = Some("test".into());
+            s3.allow_http = true;
+            None
+        }
+        Ok("imagekit") => {
+            let standin = StandIn::start("private_test_key").await;
+            standin.configure(settings);
+            Some(standin)
+        }
+        _ => None,
     }
 }
 

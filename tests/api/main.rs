@@ -18,4 +18,5 @@ mod reconcile_crash;
 mod sessions;
 mod shared_limits;
 mod storage_drivers;
+mod storage_failures;
 mod tokens;
