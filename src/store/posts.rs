@@ -227,7 +227,7 @@ pub async fn feed(db: &Db, f: FeedFilter<'_>) -> Result<Vec<PostRow>, sqlx::Erro
 #[tracing::instrument(skip_all)]
 pub async fn usage_since(db: &Db, author_id: &str, since_ms: i64) -> Result<(i64, i64, Option<i64>), sqlx::Error> {
     sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(created_at) FROM posts WHERE author_id = $1 AND created_at > $2",
+        "SELECT COUNT(*), CAST(COALESCE(SUM(bytes), 0) AS BIGINT), MIN(created_at) FROM posts WHERE author_id = $1 AND created_at > $2",
     )
     .bind(author_id)
     .bind(since_ms)

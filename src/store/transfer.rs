@@ -171,7 +171,7 @@ pub async fn copy_all(source: &Db, target: &Db, force: bool, bar: &ProgressBar) 
     let occupied: Vec<String> = present
         .iter()
         .filter(|(_, n)| *n > 0)
-        .map(|(table, n)| format!("{table}: {n}"))
+        .map(|(table, n)| format!("{table}: {n} rows"))
         .collect();
     if !occupied.is_empty() {
         anyhow::ensure!(

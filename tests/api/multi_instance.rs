@@ -111,6 +111,80 @@ async fn logout_on_one_instance_is_refused_on_another_at_the_next_request() {
 }
 
 #[tokio::test]
+async fn a_post_uploaded_through_one_instance_is_readable_through_another() {
+    let Ok(s3) = std::env::var("RAMPART_TEST_S3_URL") else {
+        println!("skipped: set RAMPART_TEST_S3_URL");
+        return;
+    };
+    let bucket = format!("rampart-{}", uuid::Uuid::now_v7().simple());
+    assert!(
+        reqwest::Client::new()
+            .put(format!("{s3}/{bucket}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let extra = [
+        ("RAMPART_STORAGE__DRIVER", "s3".to_owned()),
+        ("RAMPART_STORAGE__S3__ENDPOINT", s3.clone()),
+        ("RAMPART_STORAGE__S3__BUCKET", bucket),
+        ("RAMPART_STORAGE__S3__ACCESS_KEY_ID", "test".to_owned()),
+        ("RAMPART_STORAGE__S3__SECRET_ACCESS_KEY", "test".to_owned()),
+        ("RAMPART_STORAGE__S3__ALLOW_HTTP", "true".to_owned()),
+    ];
+    let Some(c) = cluster(2, &extra).await else { return };
+    let (a, b) = (&c.instances[0].url, &c.instances[1].url);
+    let client = reqwest::Client::new();
+    let body: Value = register(&client, a, "shared_poster", "poster@example.com")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(crate::fixtures::jpeg(300, 200)).file_name("x.jpg"),
+        )
+        .text("caption", "across instances #cluster");
+    let created = client
+        .post(format!("{a}/api/v1/posts"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+
+    let via_b = client
+        .get(format!("{b}/api/v1/posts/{}", created["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_b.status(), StatusCode::OK);
+    let via_b: Value = via_b.json().await.unwrap();
+    assert_eq!(via_b["caption"], "across instances #cluster");
+    let image = client
+        .get(via_b["image"]["display_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(image.status(), StatusCode::OK, "the object is in shared storage");
+    let tagged: Value = client
+        .get(format!("{b}/api/v1/posts?tag=cluster"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tagged["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_rate_limit_is_shared_across_instances() {
     let extra = [
         ("RAMPART_LIMITS__LOGIN_PER_IP__BURST", "4".to_owned()),
