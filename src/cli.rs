@@ -180,7 +180,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config(ConfigCommand::Check) => {
             let mut shown = serde_json::to_value(&settings)?;
-            for pointer in ["/storage/s3/secret_access_key", "/storage/imagekit/private_key"] {
+            for pointer in [
+                "/storage/s3/secret_access_key",
+                "/storage/imagekit/private_key",
+                "/mail/smtp/password",
+            ] {
                 if let Some(secret) = shown.pointer_mut(pointer).filter(|v| v.is_string()) {
                     *secret = serde_json::Value::String("***".into());
                 }

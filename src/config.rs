@@ -36,6 +36,41 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub storage: StorageSettings,
     pub posts: PostSettings,
+    pub mail: MailSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// `file` (default: `.eml` files under `<data_dir>/outbox`) or `smtp`.
+    pub transport: String,
+    /// The sender address.
+    pub from: String,
+    pub smtp: SmtpSettings,
+    /// First retry delay after a failed send; doubles per attempt up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// How often the sender looks for due mail when not woken by new mail.
+    pub poll_ms: u64,
+    /// Lifetime of an email-verification link.
+    pub verify_ttl_secs: u64,
+    /// Lifetime of a password-reset link.
+    pub reset_ttl_secs: u64,
+    /// Lifetime of an email-change confirmation link.
+    pub change_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (default), `tls` (implicit TLS) or `none` (plain text; local relays only).
+    pub security: String,
+    pub username: Option<String>,
+    /// Secret.
+    pub password: Option<String>,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -292,6 +327,24 @@ impl Default for Settings {
                     folder: "/rampart".into(),
                 },
             },
+            mail: MailSettings {
+                transport: "file".into(),
+                from: "Rampart <no-reply@localhost>".into(),
+                smtp: SmtpSettings {
+                    host: "localhost".into(),
+                    port: 587,
+                    security: "starttls".into(),
+                    username: None,
+                    password: None,
+                    timeout_ms: 10_000,
+                },
+                retry_base_ms: 5_000,
+                retry_max_ms: 3_600_000,
+                poll_ms: 5_000,
+                verify_ttl_secs: 24 * 3600,
+                reset_ttl_secs: 3600,
+                change_ttl_secs: 24 * 3600,
+            },
             posts: PostSettings {
                 upload_limit_bytes: 10 * 1024 * 1024,
                 max_dimension: 12_000,
@@ -371,6 +424,17 @@ impl Settings {
         if self.posts.upload_limit_bytes + 64 * 1024 > self.http.body_limit_bytes {
             problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());
         }
+        if !["file", "smtp"].contains(&self.mail.transport.as_str()) {
+            problems.push("mail.transport must be file or smtp".to_owned());
+        }
+        if !["starttls", "tls", "none"].contains(&self.mail.smtp.security.as_str()) {
+            problems.push("mail.smtp.security must be starttls, tls or none".to_owned());
+        }
+        if self.env == Environment::Production && self.mail.transport == "smtp" && self.mail.smtp.security == "none" {
+            problems.push(
+                "mail.smtp.security = none sends mail and credentials in clear text; refused in production".to_owned(),
+            );
+        }
         if !["local", "s3", "imagekit"].contains(&self.storage.driver.as_str()) {
             problems.push("storage.driver must be local, s3 or imagekit".to_owned());
         }
@@ -404,7 +468,7 @@ impl Settings {
 
 /// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
 /// `RAMPART_TEST_*`, `RAMPART_CONFIG`) are not settings and are left alone.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "env",
     "bind",
     "data_dir",
@@ -417,6 +481,7 @@ const SECTIONS: [&str; 12] = [
     "redis",
     "storage",
     "posts",
+    "mail",
 ];
 
 fn is_setting(key: &figment::value::UncasedStr) -> bool {

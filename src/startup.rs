@@ -22,6 +22,7 @@ use crate::auth::tokens::Keys;
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::http::{middleware as mw, request_id, server};
+use crate::mail::transport::Transport;
 use crate::state::AppState;
 use crate::store::Db;
 
@@ -29,16 +30,22 @@ use crate::store::Db;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    transport: Arc<Transport>,
 }
 
 impl Application {
     /// Connects and migrates the database, loads keys, and binds `settings.bind` (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let transport = Arc::new(Transport::from_settings(&settings)?);
         let state = build_state(settings).await?;
         let listener = TcpListener::bind(state.settings.bind)
             .await
             .with_context(|| format!("binding {}", state.settings.bind))?;
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            transport,
+        })
     }
 
     /// The bound port.
@@ -51,7 +58,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains requests in flight.
+    /// Serves until `shutdown` resolves, then drains requests in flight. The mail sender runs alongside
+    /// and stops after the drain; mail still queued then stays in the outbox for the next start.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
         let s = &self.state.settings.http;
         let options = server::ServeOptions {
@@ -60,7 +68,10 @@ impl Application {
         };
         let app = router(self.state.clone());
         tracing::info!(addr = %self.listener.local_addr()?, "rampart listening");
-        server::serve(self.listener, app, options, shutdown).await?;
+        let sender = crate::mail::sender::spawn(self.state.clone(), self.transport);
+        let served = server::serve(self.listener, app, options, shutdown).await;
+        sender.stop().await;
+        served?;
         self.state.db.pool.close().await;
         Ok(())
     }
@@ -88,6 +99,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         keys: Arc::new(keys),
         limiter,
         media,
+        mailer: crate::mail::Mailer::new(),
         image_permits,
     })
 }

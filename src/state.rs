@@ -19,6 +19,8 @@ pub struct AppState {
     pub limiter: Arc<dyn Limiter>,
     /// Where images are stored.
     pub media: Arc<dyn MediaStore>,
+    /// Queues outbound mail.
+    pub mailer: crate::mail::Mailer,
     /// Bounds concurrent image decoding.
     pub image_permits: Arc<tokio::sync::Semaphore>,
 }

@@ -75,7 +75,11 @@ impl Served {
     pub async fn ceiling(body: &Path, log: &Path) -> anyhow::Result<Served> {
         let port = free_port()?;
         let mut cmd = Command::new(std::env::current_exe().context("locating rampart-bench")?);
-        cmd.arg("ceiling").arg("--port").arg(port.to_string()).arg("--body").arg(body);
+        cmd.arg("ceiling")
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--body")
+            .arg(body);
         Served::spawn(cmd, port, log, "/").await
     }
 
@@ -100,7 +104,10 @@ impl Served {
         let url = format!("{}{path}", self.base);
         loop {
             if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!("the server exited with {status} before it was ready:\n{}", self.log_tail());
+                anyhow::bail!(
+                    "the server exited with {status} before it was ready:\n{}",
+                    self.log_tail()
+                );
             }
             if let Ok(res) = client.get(&url).send().await
                 && res.status().is_success()
@@ -126,10 +133,7 @@ impl Served {
         if let Some(status) = self.child.try_wait()? {
             anyhow::bail!("the server had exited ({status}) during the run:\n{}", self.log_tail());
         }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if self.child.try_wait()?.is_some() {

@@ -4,7 +4,9 @@
 //! function serves both engines; where the dialects differ the difference is kept here.
 
 pub mod audit;
+pub mod email_tokens;
 pub mod idempotency;
+pub mod outbox;
 pub mod posts;
 pub mod sessions;
 pub mod transfer;

@@ -128,6 +128,35 @@ pub const TABLES: &[Table] = &[
             ("created_at", Int),
         ],
     },
+    Table {
+        name: "outbox",
+        key: &["id"],
+        columns: &[
+            ("id", Text),
+            ("to_address", Text),
+            ("subject", Text),
+            ("body_text", Text),
+            ("created_at", Int),
+            ("attempts", Int),
+            ("next_attempt_at", Int),
+            ("locked_until", Int),
+            ("sent_at", Int),
+            ("last_error", Text),
+        ],
+    },
+    Table {
+        name: "email_tokens",
+        key: &["hash"],
+        columns: &[
+            ("hash", Text),
+            ("user_id", Text),
+            ("purpose", Text),
+            ("email", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("used_at", Int),
+        ],
+    },
 ];
 
 /// Columns that exist on one engine only and are derived there, so they are never copied: SQLite's
@@ -526,6 +555,8 @@ mod tests {
             ("posts", 0),
             ("post_tags", 0),
             ("idempotency_keys", 0),
+            ("outbox", 0),
+            ("email_tokens", 0),
         ];
         assert_eq!(summary.tables, expected);
         assert_eq!(

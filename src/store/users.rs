@@ -125,6 +125,57 @@ pub async fn update_profile(
         .await
 }
 
+/// Marks the address verified, if it is still the user's address.
+#[tracing::instrument(skip_all)]
+pub async fn mark_email_verified(db: &Db, id: &str, email: &str) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3), updated_at = $3 WHERE id = $1 AND email = $2",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Changes the address (already confirmed by its owner); the unique constraint decides races.
+#[tracing::instrument(skip_all)]
+pub async fn change_email(db: &Db, id: &str, email: &str) -> Result<Option<UserRow>, InsertError> {
+    let sql = format!(
+        "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(email)
+        .bind(now_ms())
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => InsertError::EmailTaken,
+            None => InsertError::Db(e),
+        })
+}
+
+/// Deletes the account; sessions, posts, tags, tokens and keys go with it (foreign keys cascade), and
+/// audit events about the user are erased.
+#[tracing::instrument(skip_all)]
+pub async fn delete_account(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("DELETE FROM audit_events WHERE actor_id = $1 OR target_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let n = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn update_password_hash(db: &Db, id: &str, hash: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")

@@ -427,8 +427,13 @@ async fn purge(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     Ok((StatusCode::CREATED, Json(json!({ "requestId": random_hex(12) }))).into_response())
 }
 
-/// The CDN: public, serves the stored bytes whatever transformation is asked for.
-async fn serve_file(State(shared): State<Arc<Shared>>, Path(path): Path<String>) -> Result<Response, Refusal> {
+/// The CDN: public. Like ImageKit it applies a width transformation (`?tr=w-N`, resizing down to N
+/// pixels wide, keeping the aspect ratio); other transformations are ignored.
+async fn serve_file(
+    State(shared): State<Arc<Shared>>,
+    Path(path): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Refusal> {
     if shared.state.lock().unwrap().failing {
         return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error."));
     }
@@ -437,9 +442,31 @@ async fn serve_file(State(shared): State<Arc<Shared>>, Path(path): Path<String>)
         _ => path,
     };
     let wanted = format!("/{path}");
-    let library = shared.state.lock().unwrap();
-    match library.files.iter().find(|f| f.path == wanted) {
-        Some(file) => Ok(([(header::CONTENT_TYPE, file.mime.clone())], file.bytes.clone()).into_response()),
-        None => Ok(StatusCode::NOT_FOUND.into_response()),
-    }
+    let (mime, bytes) = {
+        let library = shared.state.lock().unwrap();
+        match library.files.iter().find(|f| f.path == wanted) {
+            Some(file) => (file.mime.clone(), file.bytes.clone()),
+            None => return Ok(StatusCode::NOT_FOUND.into_response()),
+        }
+    };
+    let width = query
+        .get("tr")
+        .and_then(|tr| tr.split(',').find_map(|t| t.strip_prefix("w-")?.parse::<u32>().ok()));
+    let Some(width) = width else {
+        return Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response());
+    };
+    let Ok(img) = image::load_from_memory(&bytes) else {
+        return Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response());
+    };
+    let resized = if img.width() > width {
+        img.resize(width, u32::MAX, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    resized
+        .to_rgb8()
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error."))?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg".to_owned())], out.into_inner()).into_response())
 }

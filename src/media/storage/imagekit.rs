@@ -21,8 +21,9 @@ use serde_json::json;
 use super::{ImageSet, ImageUrls, MediaStore, StorageError, StoredImage};
 use crate::config::ImageKitSettings;
 
-const DISPLAY_TRANSFORM: &str = "w-1080";
-const THUMBNAIL_TRANSFORM: &str = "w-320";
+// `c-at_max` keeps ImageKit from enlarging images smaller than the target width.
+const DISPLAY_TRANSFORM: &str = "w-1080,c-at_max";
+const THUMBNAIL_TRANSFORM: &str = "w-320,c-at_max";
 /// The list API's largest page.
 const PAGE: usize = 1000;
 
