@@ -91,3 +91,13 @@ ensure_moto() {
   echo "moto did not start" >&2
   return 1
 }
+
+# The mail tests run a real SMTP server: aiosmtpd from PyPI, started by the tests themselves.
+ensure_aiosmtpd() {
+  if python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+    echo "== aiosmtpd available"
+    return
+  fi
+  echo "== installing aiosmtpd"
+  python3 -m pip install --quiet aiosmtpd
+}

@@ -132,6 +132,8 @@ pub struct PostSettings {
     pub posts_per_hour: u32,
     /// Upload bytes a user may send per day.
     pub bytes_per_day: u64,
+    /// Only accounts with a verified email address may post.
+    pub require_verified_email: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,6 +233,10 @@ pub struct LimitSettings {
     pub login_failures_per_account_ip: Rate,
     /// Failed sign-ins for one account from anywhere; higher, so one attacker cannot lock the owner out.
     pub login_failures_per_account: Rate,
+    /// Password-reset requests and verification re-sends per IP.
+    pub recovery_per_ip: Rate,
+    /// Password-reset requests and verification re-sends per account (or per address asked about).
+    pub recovery_per_account: Rate,
 }
 
 impl Default for Settings {
@@ -298,6 +304,14 @@ impl Default for Settings {
                     burst: 50,
                     per_secs: 3600,
                 },
+                recovery_per_ip: Rate {
+                    burst: 10,
+                    per_secs: 3600,
+                },
+                recovery_per_account: Rate {
+                    burst: 3,
+                    per_secs: 3600,
+                },
             },
             redis: RedisSettings {
                 url: None,
@@ -352,6 +366,7 @@ impl Default for Settings {
                 image_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
                 posts_per_hour: 60,
                 bytes_per_day: 500 * 1024 * 1024,
+                require_verified_email: true,
             },
         }
     }

@@ -113,7 +113,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(
         rampart.exists(),
-        "{} not found; build it with `cargo build --release --bins`",
+        "{} not found; build it with `cargo build --release --bins --features bench`",
         rampart.display()
     );
     let work = WorkDir {
@@ -132,7 +132,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(url) = args.postgres.filter(|u| !u.is_empty()) {
         backends.push(Backend::Postgres(url));
     }
-    let ctx = scenarios::Context {
+    let ctx = scenarios::Ctx {
         profile: &profile,
         rampart: &rampart,
         work: &work.path,

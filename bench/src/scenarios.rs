@@ -90,7 +90,7 @@ impl Backend {
 }
 
 /// What every backend run shares.
-pub struct Context<'a> {
+pub struct Ctx<'a> {
     pub profile: &'a Profile,
     pub rampart: &'a Path,
     pub work: &'a Path,
@@ -101,7 +101,7 @@ pub struct Context<'a> {
 /// The multipart boundary of every upload body.
 const BOUNDARY: &str = "rampartbench7d3f2a91c4e8";
 
-pub async fn run(ctx: &Context<'_>, backend: &Backend) -> anyhow::Result<BackendReport> {
+pub async fn run(ctx: &Ctx<'_>, backend: &Backend) -> anyhow::Result<BackendReport> {
     let dir = ctx.work.join(backend.name());
     std::fs::create_dir_all(&dir)?;
     let pg = match backend {
@@ -204,7 +204,7 @@ fn measure(
 }
 
 async fn run_on(
-    ctx: &Context<'_>,
+    ctx: &Ctx<'_>,
     backend: &Backend,
     dir: &Path,
     database_url: Option<String>,
@@ -245,7 +245,7 @@ async fn run_on(
 }
 
 async fn scenarios(
-    ctx: &Context<'_>,
+    ctx: &Ctx<'_>,
     settings: &Settings,
     seeded: &Seeded,
     rampart: &Served,
@@ -503,7 +503,7 @@ async fn scenarios(
 
 /// Issue 6 §3, last line: N uploads of an image just under the upload limit, all at once.
 async fn memory_check(
-    ctx: &Context<'_>,
+    ctx: &Ctx<'_>,
     settings: &Settings,
     rampart: &Served,
     token: &str,

@@ -114,6 +114,7 @@ async fn register(
         serde_json::json!({}),
     )
     .await;
+    super::verification::send_verification(&state, &user).await?;
     let (body, _) = start_session(&state, &user, &meta, false).await?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -1,12 +1,16 @@
 //! Accounts: registration, sign-in and sessions (`/auth`), the caller's own account (`/me`), public
 //! profiles (`/users`) and administration (`/admin`).
 
+mod account_data;
 mod admin;
 mod auth;
 mod cookies;
+mod email_change;
 mod me;
+mod recovery;
 mod sessions;
 mod users;
+mod verification;
 mod views;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -23,6 +27,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(me::router())
         .merge(users::router())
         .merge(admin::router())
+        .merge(verification::router())
+        .merge(recovery::router())
+        .merge(email_change::router())
+        .merge(account_data::router())
 }
 
 /// Records a security event. A failure to record is logged, not shown to the client: the action it

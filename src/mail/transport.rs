@@ -291,7 +291,8 @@ mod tests {
 
     #[test]
     fn a_bad_configuration_is_refused() {
-        let cases: [(&str, fn(&mut Settings)); 3] = [
+        type Tweak = fn(&mut Settings);
+        let cases: [(&str, Tweak); 3] = [
             ("invalid from", |s| s.mail.from = "not an address".into()),
             ("unknown security", |s| {
                 s.mail.transport = "smtp".into();

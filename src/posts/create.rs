@@ -61,7 +61,7 @@ async fn create_post(
     headers: HeaderMap,
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<Response> {
-    may_post(&user)?;
+    may_post(&state, &user)?;
     let key = idempotency_key(&headers)?;
     check_quota(&state, &user, 0).await?;
     let upload = upload::read(multipart, state.settings.posts.upload_limit_bytes).await?;

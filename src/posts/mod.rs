@@ -7,7 +7,7 @@
 mod create;
 mod read;
 mod upload;
-mod views;
+pub mod views;
 mod write;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -46,7 +46,14 @@ impl From<StorageError> for AppError {
     }
 }
 
-/// Posting needs an active account; email verification is enforced here once accounts can verify.
-fn may_post(_user: &AuthUser) -> Result<(), AppError> {
+/// Posting needs an active account (the extractor saw to that) and, unless configured otherwise, a
+/// verified email address.
+fn may_post(state: &AppState, user: &AuthUser) -> Result<(), AppError> {
+    if state.settings.posts.require_verified_email && !user.email_verified {
+        return Err(AppError::Forbidden {
+            code: "email_unverified",
+            detail: "Verify your email address before posting.",
+        });
+    }
     Ok(())
 }

@@ -251,3 +251,13 @@ pub async fn images_of_author(db: &Db, author_id: &str) -> Result<Vec<(String, S
         .fetch_all(&db.pool)
         .await
 }
+
+/// Every post of one author, newest first (account export).
+#[tracing::instrument(skip_all)]
+pub async fn by_author(db: &Db, author_id: &str) -> Result<Vec<PostRow>, sqlx::Error> {
+    let sql = format!("{SELECT} WHERE p.author_id = $1 ORDER BY p.id DESC");
+    sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql))
+        .bind(author_id)
+        .fetch_all(&db.pool)
+        .await
+}

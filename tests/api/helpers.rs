@@ -307,6 +307,13 @@ impl TestApp {
         let res = self.register_raw(username, &email, &password).await;
         assert_eq!(res.status(), StatusCode::CREATED, "registering {username}");
         let body: Value = res.json().await.unwrap();
+        // Most tests post; verification itself is exercised through the mail in its own tests.
+        let id = body["user"]["id"].as_str().unwrap();
+        assert!(
+            rampart::store::users::mark_email_verified(&self.state.db, id, &email)
+                .await
+                .unwrap()
+        );
         TestUser {
             id: body["user"]["id"].as_str().unwrap().to_owned(),
             username: username.to_owned(),

@@ -147,6 +147,11 @@ async fn mail_queued_while_the_server_is_down_is_delivered_once_when_it_returns(
     .await;
     let failed = &outbox_rows(&app).await[0];
     assert!(failed.sent_at.is_none());
+    let error = failed.last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&format!("127.0.0.1:{port}")),
+        "the error names the server: {error}"
+    );
     assert!(failed.next_attempt_at > failed.created_at, "a retry is scheduled later");
     assert_eq!(
         outbox::pending_for(&app.state.db, "bob@example.com")

@@ -1,0 +1,177 @@
+//! The caller's data as a whole: export it, or delete the account with everything it owns.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::views::UserView;
+use crate::auth::extract::AuthUser;
+use crate::domain::password::normalise_attempt;
+use crate::domain::rfc3339;
+use crate::error::{AppError, Problem, Result};
+use crate::http::extract::AppJson;
+use crate::media::storage::StoredImage;
+use crate::posts::views::{PostView, post_view};
+use crate::state::AppState;
+use crate::store;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(export_account))
+        .routes(routes!(delete_account))
+}
+
+#[derive(Serialize, ToSchema)]
+struct ExportedSession {
+    id: String,
+    created_at: String,
+    last_used_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ExportedEvent {
+    kind: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Export {
+    user: UserView,
+    sessions: Vec<ExportedSession>,
+    /// Every post, with links to its media.
+    posts: Vec<PostView>,
+    /// Security events about the account.
+    events: Vec<ExportedEvent>,
+    exported_at: String,
+}
+
+/// Everything stored about the caller, as JSON.
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = Export), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result<Json<Export>> {
+    let row = store::users::find_by_id(&state.db, &user.user_id)
+        .await?
+        .ok_or(AppError::NotFound {
+            code: "user_not_found",
+            detail: "No such user.",
+        })?;
+    let sessions = store::sessions::list_live(&state.db, &user.user_id)
+        .await?
+        .into_iter()
+        .map(|s| ExportedSession {
+            id: s.id,
+            created_at: rfc3339(s.created_at),
+            last_used_at: rfc3339(s.last_used_at),
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect();
+    let mut posts = Vec::new();
+    for post in store::posts::by_author(&state.db, &user.user_id).await? {
+        posts.push(post_view(state.media.as_ref(), &post).await?);
+    }
+    let filter = store::audit::ListFilter {
+        kind: None,
+        user_id: Some(&user.user_id),
+        before_id: None,
+        limit: 10_000,
+    };
+    let events = store::audit::list(&state.db, filter)
+        .await?
+        .into_iter()
+        .map(|e| ExportedEvent {
+            kind: e.kind,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            created_at: rfc3339(e.created_at),
+        })
+        .collect();
+    Ok(Json(Export {
+        user: UserView::from(&row),
+        sessions,
+        posts,
+        events,
+        exported_at: rfc3339(crate::domain::now_ms()),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DeleteAccountRequest {
+    password: String,
+}
+
+/// Delete the account, its sessions, its posts and their media. Nothing is kept.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "me", security(("bearer" = [])), request_body = DeleteAccountRequest,
+    responses(
+        (status = 204),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "`wrong_password`"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`last_admin`"),
+    ))]
+async fn delete_account(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(req): AppJson<DeleteAccountRequest>,
+) -> Result<StatusCode> {
+    let rate = state.settings.limits.login_failures_per_account_ip;
+    let key = format!("pwchange:{}", user.user_id);
+    state.limiter.hit(&key, rate).await?;
+    let row = store::users::find_by_id(&state.db, &user.user_id)
+        .await?
+        .ok_or(AppError::NotFound {
+            code: "user_not_found",
+            detail: "No such user.",
+        })?;
+    if !state
+        .hasher
+        .verify(&normalise_attempt(&req.password), Some(&row.password_hash))
+        .await?
+    {
+        return Err(AppError::Forbidden {
+            code: "wrong_password",
+            detail: "The password is incorrect.",
+        });
+    }
+    if row.role() == crate::domain::Role::Admin {
+        let admins = store::users::list(
+            &state.db,
+            store::users::ListFilter {
+                role: Some(crate::domain::Role::Admin),
+                text: None,
+                after_id: None,
+                limit: 2,
+            },
+        )
+        .await?;
+        if admins.iter().filter(|a| a.is_active()).count() < 2 {
+            return Err(AppError::Conflict {
+                code: "last_admin",
+                detail: "The last active admin cannot delete their account.",
+                field: None,
+            });
+        }
+    }
+    let images = store::posts::images_of_author(&state.db, &user.user_id).await?;
+    store::users::delete_account(&state.db, &user.user_id).await?;
+    store::outbox::delete_pending_for(&state.db, &row.email).await?;
+    // The rows are gone first; media that fails to go now is unowned and reconciliation removes it.
+    for (post_id, image) in images {
+        match serde_json::from_str::<StoredImage>(&image) {
+            Ok(image) => {
+                if let Err(e) = state.media.remove(&image).await {
+                    tracing::error!(error = %e, post_id, "media of a deleted account remains; reconcile will remove it");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, post_id, "unreadable image record"),
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,131 @@
+//! Email verification: the link sent at registration, and re-sending it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{audit, limit};
+use crate::auth::extract::AuthUser;
+use crate::auth::secrets;
+use crate::error::{AppError, Problem, Result};
+use crate::http::client_ip::RequestMeta;
+use crate::http::extract::AppJson;
+use crate::mail::templates;
+use crate::state::AppState;
+use crate::store::email_tokens::Purpose;
+use crate::store::{self, users::UserRow};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
+}
+
+/// The answer for a token that is unknown, used, expired, for another purpose or another address.
+pub fn bad_token() -> AppError {
+    AppError::BadRequest {
+        code: "invalid_token",
+        detail: "The link is invalid, already used or expired.".into(),
+    }
+}
+
+/// Issues a verification token for the user's current address and queues the mail.
+pub async fn send_verification(state: &AppState, user: &UserRow) -> Result<()> {
+    let token = secrets::generate();
+    let ttl = state.settings.mail.verify_ttl_secs;
+    let ttl_ms = (ttl * 1000) as i64;
+    store::email_tokens::issue(
+        &state.db,
+        &user.id,
+        Purpose::VerifyEmail,
+        &user.email,
+        &secrets::hash(&token),
+        ttl_ms,
+    )
+    .await?;
+    let message = templates::verify_email(
+        &state.settings.public_origin,
+        &user.email,
+        &user.username,
+        &token,
+        ttl / 3600,
+    );
+    state.mailer.queue(&state.db, &message).await?;
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    /// The token from the emailed link.
+    token: String,
+}
+
+/// Confirm an email address with the token from the verification mail. Each token works once.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = TokenRequest,
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_token`")))]
+async fn verify_email(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    AppJson(req): AppJson<TokenRequest>,
+) -> Result<StatusCode> {
+    let hash = secrets::hash(req.token.trim());
+    let (user_id, email) = store::email_tokens::consume(&state.db, &hash, Purpose::VerifyEmail)
+        .await?
+        .ok_or_else(bad_token)?;
+    // The token names the address it was sent to; if the account's address changed since, it is void.
+    if !store::users::mark_email_verified(&state.db, &user_id, &email).await? {
+        return Err(bad_token());
+    }
+    audit(
+        &state,
+        &meta,
+        "email_verified",
+        Some(&user_id),
+        Some(&user_id),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send the verification mail again (throttled).
+#[utoipa::path(post, path = "/api/v1/auth/verify-email/resend", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`already_verified`"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn resend_verification(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    user: AuthUser,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let limits = &state.settings.limits;
+    limit(&state, &format!("recovery:ip:{}", meta.ip), limits.recovery_per_ip).await?;
+    limit(
+        &state,
+        &format!("verify:user:{}", user.user_id),
+        limits.recovery_per_account,
+    )
+    .await?;
+    let row = store::users::find_by_id(&state.db, &user.user_id)
+        .await?
+        .ok_or(AppError::Unauthorized {
+            code: "invalid_token",
+            detail: "The account no longer exists.",
+        })?;
+    if row.email_verified_at.is_some() {
+        return Err(AppError::Conflict {
+            code: "already_verified",
+            detail: "This address is already verified.",
+            field: None,
+        });
+    }
+    send_verification(&state, &row).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "queued" }))))
+}
