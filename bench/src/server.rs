@@ -22,7 +22,6 @@ pub struct Served {
     child: Child,
     pub pid: u32,
     pub base: String,
-    pub port: u16,
     log: PathBuf,
 }
 
@@ -91,7 +90,6 @@ impl Served {
             pid: child.id(),
             child,
             base: format!("http://127.0.0.1:{port}"),
-            port,
             log: log.to_path_buf(),
         };
         served.wait_ready(ready_path).await?;

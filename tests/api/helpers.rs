@@ -23,8 +23,8 @@ pub struct TestApp {
     pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// Held for its `Drop`, which removes the database.
     _pg: Option<PgDatabase>,
-    /// The ImageKit stand-in, when that driver is under test.
-    pub standin: Option<StandIn>,
+    /// Held for its `Drop`: the ImageKit stand-in, when that driver is under test.
+    _standin: Option<StandIn>,
 }
 
 /// Settings for tests: a temp folder, port 0, cheap Argon2, generous limits.
@@ -105,7 +105,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         shutdown: Some(tx),
         server: Some(server),
         _pg: pg,
-        standin,
+        _standin: standin,
     }
 }
 

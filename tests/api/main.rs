@@ -16,6 +16,7 @@ mod outage;
 mod posts;
 mod process;
 mod reconcile_crash;
+mod recovery;
 mod sessions;
 mod shared_limits;
 mod smtp;
