@@ -60,7 +60,7 @@ pub struct MailSettings {
     pub change_ttl_secs: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
@@ -88,7 +88,7 @@ pub struct StorageSettings {
     pub imagekit: ImageKitSettings,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Settings {
     pub bucket: String,
@@ -104,7 +104,7 @@ pub struct S3Settings {
     pub allow_http: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageKitSettings {
     /// Private API key (secret).
@@ -136,7 +136,7 @@ pub struct PostSettings {
     pub require_verified_email: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// `redis://host:port/db`. Set it when several instances run: rate limits are then shared.
@@ -157,7 +157,7 @@ pub struct LogSettings {
     pub format: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://…` or `postgres://…`; unset means `<data_dir>/rampart.db`.
@@ -481,6 +481,71 @@ impl Settings {
     }
 }
 
+/// Secrets never reach logs through `Debug`: these settings print with their secrets masked.
+fn mask(secret: &Option<String>) -> &'static str {
+    if secret.is_some() { "***" } else { "unset" }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("timeout_ms", &self.timeout_ms)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &mask(&self.secret_access_key))
+            .field("public_base_url", &self.public_base_url)
+            .field("presign_ttl_secs", &self.presign_ttl_secs)
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ImageKitSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageKitSettings")
+            .field("private_key", &mask(&self.private_key))
+            .field("url_endpoint", &self.url_endpoint)
+            .field("upload_url", &self.upload_url)
+            .field("api_base", &self.api_base)
+            .field("folder", &self.folder)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &mask(&self.password))
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
 /// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
 /// `RAMPART_TEST_*`, `RAMPART_CONFIG`) are not settings and are left alone.
 const SECTIONS: [&str; 13] = [
@@ -567,6 +632,26 @@ mod tests {
         let value = serde_json::to_value(Settings::default()).unwrap();
         for key in value.as_object().unwrap().keys() {
             assert!(SECTIONS.contains(&key.as_str()), "{key} missing from SECTIONS");
+        }
+    }
+
+    #[test]
+    fn debug_output_masks_every_secret() {
+        let mut s = Settings::default();
+        s.storage.s3.secret_access_key = Some("s3-secret-value".into());
+        s.storage.imagekit.private_key = Some("private_ik_value".into());
+        s.mail.smtp.password = Some("smtp-secret-value".into());
+        s.database.url = Some("postgres://app:db-secret-value@db/rampart".into());
+        s.redis.url = Some("redis://:redis-secret-value@cache:6379".into());
+        let text = format!("{s:?}");
+        for secret in [
+            "s3-secret-value",
+            "private_ik_value",
+            "smtp-secret-value",
+            "db-secret-value",
+            "redis-secret-value",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked");
         }
     }
 

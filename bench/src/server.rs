@@ -51,7 +51,12 @@ pub fn rampart_env(database_url: Option<&str>, log_level: &str) -> Vec<(String, 
 
 impl Served {
     /// Starts `rampart serve` on a fresh port in `data_dir` and waits for `/readyz`.
-    pub async fn rampart(binary: &Path, data_dir: &Path, env: &[(String, String)]) -> anyhow::Result<Served> {
+    pub async fn rampart(
+        binary: &Path,
+        data_dir: &Path,
+        env: &[(String, String)],
+        log_name: &str,
+    ) -> anyhow::Result<Served> {
         let port = free_port()?;
         let mut cmd = Command::new(binary);
         cmd.arg("serve")
@@ -67,7 +72,7 @@ impl Served {
             }
         }
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
-        Served::spawn(cmd, port, &data_dir.join("rampart.log"), "/readyz").await
+        Served::spawn(cmd, port, &data_dir.join(log_name), "/readyz").await
     }
 
     /// Starts this binary's `ceiling` command serving `body`.

@@ -8,6 +8,7 @@ mod cookies;
 mod email_change;
 mod me;
 mod recovery;
+mod refresh;
 mod sessions;
 mod users;
 mod verification;
@@ -23,6 +24,7 @@ use crate::store;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::router())
+        .merge(refresh::router())
         .merge(sessions::router())
         .merge(me::router())
         .merge(users::router())

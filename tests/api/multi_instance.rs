@@ -133,6 +133,8 @@ async fn a_post_uploaded_through_one_instance_is_readable_through_another() {
         ("RAMPART_STORAGE__S3__ACCESS_KEY_ID", "test".to_owned()),
         ("RAMPART_STORAGE__S3__SECRET_ACCESS_KEY", "test".to_owned()),
         ("RAMPART_STORAGE__S3__ALLOW_HTTP", "true".to_owned()),
+        // Verification is covered elsewhere; here the account posts straight away.
+        ("RAMPART_POSTS__REQUIRE_VERIFIED_EMAIL", "false".to_owned()),
     ];
     let Some(c) = cluster(2, &extra).await else { return };
     let (a, b) = (&c.instances[0].url, &c.instances[1].url);
