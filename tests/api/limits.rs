@@ -303,3 +303,41 @@ async fn parallel_wrong_passwords_cannot_exceed_the_failure_burst() {
             .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS)
     );
 }
+
+#[tokio::test]
+async fn a_forged_x_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_ip_limit() {
+    // No trusted proxies: the header is the client's own claim and is ignored.
+    let app = spawn_app_with(|s| {
+        s.limits.login_per_ip = Rate {
+            burst: 2,
+            per_secs: 3600,
+        }
+    })
+    .await;
+    for forged in ["203.0.113.1", "203.0.113.2"] {
+        let res = post_from(
+            &app,
+            forged,
+            "/api/v1/auth/login",
+            &json!({ "login": "x", "password": "whatever pass" }),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = post_from(
+        &app,
+        "198.51.100.77",
+        "/api/v1/auth/login",
+        &json!({ "login": "x", "password": "whatever pass" }),
+    )
+    .await;
+    assert_rate_limited(res).await;
+    let events: Vec<Option<String>> = sqlx::query_scalar("SELECT ip FROM audit_events WHERE kind = 'login_failed'")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(
+        events.iter().all(|ip| ip.as_deref() == Some("127.0.0.1")),
+        "the socket peer is recorded: {events:?}"
+    );
+}

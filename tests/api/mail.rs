@@ -365,3 +365,37 @@ async fn an_invalid_mail_configuration_stops_start_up() {
         .expect("build refuses");
     assert!(format!("{err:#}").contains("mail.from"), "{err:#}");
 }
+
+#[tokio::test]
+async fn registering_while_the_mail_server_is_down_answers_as_usual_and_mails_once_it_returns() {
+    if skip_without_aiosmtpd() {
+        return;
+    }
+    let port = smtp::free_port();
+    let app = spawn_app_with(smtp_to(port)).await;
+    let res = app
+        .register_raw("outage_user", "outage@example.com", "a long enough passphrase")
+        .await;
+    assert_eq!(
+        res.status(),
+        reqwest::StatusCode::CREATED,
+        "registration does not wait for mail"
+    );
+    wait_for_rows(&app, Duration::from_secs(10), "a failed attempt", |rows| {
+        rows.iter().any(|r| r.last_error.is_some())
+    })
+    .await;
+
+    let server = SmtpServer::start(port).await;
+    let got = server.wait_for(1, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(2 * RETRY_BASE_MS + 3 * POLL_MS)).await;
+    let got_later = server.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got_later.len(), 1, "exactly one mail: {got_later:#?}");
+    assert_eq!(got_later[0].to, "outage@example.com");
+    assert!(got_later[0].subject.contains("Confirm your email"));
+    assert!(
+        got_later[0].body.contains("/verify-email?token="),
+        "the link survives transfer encoding"
+    );
+}

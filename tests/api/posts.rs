@@ -677,3 +677,32 @@ async fn the_posts_routes_are_in_the_openapi_document() {
     }
     assert!(doc["paths"]["/api/v1/posts"]["post"]["requestBody"]["content"]["multipart/form-data"].is_object());
 }
+
+#[tokio::test]
+async fn a_flood_of_uploads_does_not_starve_reads() {
+    // One decoder at a time, so uploads queue; reads must still be served while they wait.
+    let app = spawn_app_with(|s| s.posts.image_concurrency = 1).await;
+    let user = app.new_user().await;
+    post(&app, &user, "already there").await;
+    let big = fixtures::jpeg(1200, 900);
+    let uploads: Vec<_> = (0..4).map(|_| app.upload(&user.access, big.clone(), "flood")).collect();
+    let flood = futures::future::join_all(uploads);
+    let reads = async {
+        let mut answered = 0;
+        for _ in 0..10 {
+            if app.get("/api/v1/posts?limit=5").await.status() == StatusCode::OK {
+                answered += 1;
+            }
+        }
+        answered
+    };
+    tokio::pin!(flood);
+    // The reads are raced against the flood: they must all finish while uploads are still queued.
+    let answered = tokio::select! {
+        n = reads => n,
+        _ = &mut flood => panic!("every upload finished before ten reads were answered"),
+    };
+    assert_eq!(answered, 10);
+    let statuses: Vec<StatusCode> = flood.await.iter().map(|r| r.status()).collect();
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+}
