@@ -439,6 +439,9 @@ impl Settings {
         if self.posts.upload_limit_bytes + 64 * 1024 > self.http.body_limit_bytes {
             problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());
         }
+        if self.storage.timeout_ms == 0 || self.database.acquire_timeout_ms == 0 {
+            problems.push("storage.timeout_ms and database.acquire_timeout_ms must be greater than 0".to_owned());
+        }
         if !["file", "smtp"].contains(&self.mail.transport.as_str()) {
             problems.push("mail.transport must be file or smtp".to_owned());
         }

@@ -126,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(crate::openapi::docs_router(openapi))
+        .merge(crate::web::router())
         .merge(if state.media.name() == "local" {
             crate::media::serve::router()
         } else {

@@ -6,6 +6,7 @@ mod ceiling;
 mod images;
 mod micro;
 mod pg;
+mod quiet;
 mod report;
 mod rss;
 mod scenarios;
@@ -65,6 +66,12 @@ struct RunArgs {
     /// Keep the temporary data folders (databases, media, logs, wrk scripts) for inspection.
     #[arg(long)]
     keep: bool,
+    /// Run one backend only: `sqlite` or `postgres`.
+    #[arg(long)]
+    only: Option<String>,
+    /// Extra environment for the server, e.g. `--server-env MALLOC_ARENA_MAX=2` (repeatable).
+    #[arg(long, value_parser = key_value)]
+    server_env: Vec<(String, String)>,
 }
 
 fn main() -> ExitCode {
@@ -132,12 +139,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(url) = args.postgres.filter(|u| !u.is_empty()) {
         backends.push(Backend::Postgres(url));
     }
+    if let Some(only) = &args.only {
+        backends.retain(|b| b.name() == only);
+        anyhow::ensure!(
+            !backends.is_empty(),
+            "--only {only}: no such backend in this run (postgres needs RAMPART_BENCH_DATABASE_URL)"
+        );
+    }
     let ctx = scenarios::Ctx {
         profile: &profile,
         rampart: &rampart,
         work: &work.path,
         inputs: &inputs,
         log_level: &args.log_level,
+        server_env: &args.server_env,
+        keep: args.keep,
     };
     let mut reports = Vec::new();
     for backend in &backends {
@@ -151,7 +167,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         started_at: started_at.clone(),
         mode: if profile.smoke { "smoke" } else { "full" },
         machine,
-        server_env: server::rampart_env(None, &args.log_level),
+        server_env: {
+            let mut env = server::rampart_env(None, &args.log_level);
+            env.extend(args.server_env.iter().cloned());
+            env
+        },
         scenario_seconds: profile.duration.as_secs(),
         upload_image: format!(
             "{}×{} JPEG, {:.0} KiB",
@@ -166,6 +186,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     println!("{markdown}");
     println!("wrote {} and {}", md.display(), json.display());
     Ok(())
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
 fn now_rfc3339() -> String {

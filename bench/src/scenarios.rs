@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use crate::images::{self, Inputs};
 use crate::micro;
 use crate::pg::PgDatabase;
+use crate::quiet;
 use crate::report::{BackendReport, MemoryCheck, Scenario};
 use crate::rss::{PeakWatch, mib, rss_kib};
 use crate::seed::{self, Seeded};
@@ -96,6 +97,10 @@ pub struct Ctx<'a> {
     pub work: &'a Path,
     pub inputs: &'a Inputs,
     pub log_level: &'a str,
+    /// Extra environment for the server (allocator settings and the like, for experiments).
+    pub server_env: &'a [(String, String)],
+    /// Keep the PostgreSQL database too.
+    pub keep: bool,
 }
 
 /// The multipart boundary of every upload body.
@@ -109,10 +114,14 @@ pub async fn run(ctx: &Ctx<'_>, backend: &Backend) -> anyhow::Result<BackendRepo
         Backend::Sqlite => None,
     };
     let result = run_on(ctx, backend, &dir, pg.as_ref().map(|p| p.url.clone())).await;
-    if let Some(pg) = pg
-        && let Err(e) = pg.drop_database().await
-    {
-        eprintln!("warning: {e:#}");
+    match pg {
+        Some(pg) if ctx.keep => eprintln!("kept the database {}", pg.url),
+        Some(pg) => {
+            if let Err(e) = pg.drop_database().await {
+                eprintln!("warning: {e:#}");
+            }
+        }
+        None => {}
     }
     result
 }
@@ -158,14 +167,29 @@ fn write_lines(path: &Path, lines: impl IntoIterator<Item = String>) -> anyhow::
     Ok(path.display().to_string())
 }
 
-/// Runs one wrk load against a process and records its peak RSS.
-fn measure(
+/// What must be idle before a measurement starts.
+#[derive(Clone, Copy)]
+struct Quiet<'a> {
+    rampart_pid: u32,
+    /// The bench database, on PostgreSQL.
+    postgres: Option<&'a str>,
+}
+
+impl Quiet<'_> {
+    async fn settle(&self) {
+        quiet::settle(self.rampart_pid, self.postgres).await;
+    }
+}
+
+/// Runs one wrk load against a process, once the previous work has drained, and records its peak RSS.
+async fn measure(
     id: &'static str,
     name: &str,
     target: (&'static str, &Served),
     load: Load,
     warmup: Duration,
     work: &Path,
+    quiet: Quiet<'_>,
 ) -> anyhow::Result<Scenario> {
     let (target_name, served) = target;
     eprintln!(
@@ -173,15 +197,18 @@ fn measure(
         load.connections,
         load.duration.as_secs()
     );
+    quiet.settle().await;
     if !warmup.is_zero() {
         let warm = Load {
             duration: warmup,
             ..load.clone()
         };
-        wrk::run(&warm, work).with_context(|| format!("warming up ({id})"))?;
+        tokio::task::block_in_place(|| wrk::run(&warm, work)).with_context(|| format!("warming up ({id})"))?;
+        quiet.settle().await;
     }
     let watch = PeakWatch::start(served.pid);
-    let summary = wrk::run(&load, work).with_context(|| format!("scenario ({id}) {name}"))?;
+    let summary =
+        tokio::task::block_in_place(|| wrk::run(&load, work)).with_context(|| format!("scenario ({id}) {name}"))?;
     let peak = watch.finish();
     let ms = |us: u64| us as f64 / 1000.0;
     Ok(Scenario {
@@ -218,7 +245,8 @@ async fn run_on(
     let seeded = seed::seed(&settings, p.users, p.posts, &ctx.inputs.seed_photos).await?;
     eprintln!("   seeded in {:.1} s", seeded.elapsed.as_secs_f64());
 
-    let env = server::rampart_env(database_url.as_deref(), ctx.log_level);
+    let mut env = server::rampart_env(database_url.as_deref(), ctx.log_level);
+    env.extend(ctx.server_env.iter().cloned());
     let rampart = Served::rampart(ctx.rampart, dir, &env, "rampart.log").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_kib(rampart.pid).unwrap_or(0);
@@ -231,14 +259,15 @@ async fn run_on(
 
     let load_dir = dir.join("load");
     std::fs::create_dir_all(&load_dir)?;
-    let (mut report, token) = match scenarios(ctx, &settings, &seeded, &rampart, &load_dir).await {
-        Ok(done) => done,
-        Err(e) => {
-            let e = e.context(format!("rampart's log ends with:\n{}", rampart.log_tail()));
-            let _ = rampart.stop();
-            return Err(e);
-        }
-    };
+    let (mut report, token) =
+        match scenarios(ctx, &settings, &seeded, &rampart, &load_dir, database_url.as_deref()).await {
+            Ok(done) => done,
+            Err(e) => {
+                let e = e.context(format!("rampart's log ends with:\n{}", rampart.log_tail()));
+                let _ = rampart.stop();
+                return Err(e);
+            }
+        };
     rampart.stop()?;
     report.backend = backend.name().to_owned();
     report.idle_rss_mib = mib(idle_rss);
@@ -247,6 +276,7 @@ async fn run_on(
     // earlier scenarios left behind. The access token survives: the key and the session are stored.
     let fresh = Served::rampart(ctx.rampart, dir, &env, "rampart-memory-check.log").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    quiet::settle(fresh.pid, database_url.as_deref()).await;
     match memory_check(ctx, &settings, &fresh, &token, &load_dir).await {
         Ok(memory) => report.memory = Some(memory),
         Err(e) => {
@@ -265,9 +295,14 @@ async fn scenarios(
     seeded: &Seeded,
     rampart: &Served,
     work: &Path,
+    postgres: Option<&str>,
 ) -> anyhow::Result<(BackendReport, String)> {
     let p = ctx.profile;
     let base = rampart.base.as_str();
+    let quiet = Quiet {
+        rampart_pid: rampart.pid,
+        postgres,
+    };
     let file = |name: &str| work.join(name);
 
     // Reads spread over up to 2 000 posts, evenly through the table.
@@ -322,47 +357,59 @@ async fn scenarios(
         vec![("BENCH_DATA", posts_file.clone())],
     );
     load.base = ceiling.base.clone();
-    results.push(measure(
-        "a",
-        "ceiling: fixed post body, minimal axum",
-        ("ceiling", &ceiling),
-        load,
-        p.warmup,
-        work,
-    )?);
+    results.push(
+        measure(
+            "a",
+            "ceiling: fixed post body, minimal axum",
+            ("ceiling", &ceiling),
+            load,
+            p.warmup,
+            work,
+            quiet,
+        )
+        .await?,
+    );
     ceiling.stop()?;
 
     let on_rampart = |mut load: Load| {
         load.base = base.to_owned();
         load
     };
-    results.push(measure(
-        "b",
-        "GET /posts/{id} anonymous",
-        ("rampart", rampart),
-        on_rampart(run(
-            Script::Paths,
-            p.read_connections,
-            vec![("BENCH_DATA", posts_file.clone())],
-        )),
-        p.warmup,
-        work,
-    )?);
-    results.push(measure(
-        "c",
-        "GET /posts/{id} bearer",
-        ("rampart", rampart),
-        on_rampart(run(
-            Script::Paths,
-            p.read_connections,
-            vec![
-                ("BENCH_DATA", posts_file.clone()),
-                ("BENCH_TOKENS", tokens_file.clone()),
-            ],
-        )),
-        p.warmup,
-        work,
-    )?);
+    results.push(
+        measure(
+            "b",
+            "GET /posts/{id} anonymous",
+            ("rampart", rampart),
+            on_rampart(run(
+                Script::Paths,
+                p.read_connections,
+                vec![("BENCH_DATA", posts_file.clone())],
+            )),
+            p.warmup,
+            work,
+            quiet,
+        )
+        .await?,
+    );
+    results.push(
+        measure(
+            "c",
+            "GET /posts/{id} bearer",
+            ("rampart", rampart),
+            on_rampart(run(
+                Script::Paths,
+                p.read_connections,
+                vec![
+                    ("BENCH_DATA", posts_file.clone()),
+                    ("BENCH_TOKENS", tokens_file.clone()),
+                ],
+            )),
+            p.warmup,
+            work,
+            quiet,
+        )
+        .await?,
+    );
 
     let feeds: [(&'static str, &str, Vec<String>); 3] = [
         ("d1", "feed, page of 20", vec!["/api/v1/posts?limit=20".to_owned()]),
@@ -385,53 +432,67 @@ async fn scenarios(
     ];
     for (id, name, paths) in &feeds {
         let data = write_lines(&file(&format!("feed-{id}.txt")), paths.clone())?;
-        results.push(measure(
-            id,
-            name,
-            ("rampart", rampart),
-            on_rampart(run(Script::Paths, p.read_connections, vec![("BENCH_DATA", data)])),
-            p.warmup,
-            work,
-        )?);
+        results.push(
+            measure(
+                id,
+                name,
+                ("rampart", rampart),
+                on_rampart(run(Script::Paths, p.read_connections, vec![("BENCH_DATA", data)])),
+                p.warmup,
+                work,
+                quiet,
+            )
+            .await?,
+        );
     }
 
     // (e) Sign-in, next to the raw Argon2 rate on as many threads as the server hashes at once.
     eprintln!("   argon2 alone: {} threads", settings.auth.hash_concurrency);
+    quiet.settle().await;
     let hash = seeded.password_hash.clone();
     let (threads, secs) = (settings.auth.hash_concurrency, p.reference);
     let argon2 =
         tokio::task::spawn_blocking(move || micro::argon2_verify(&hash, seed::PASSWORD, threads, secs)).await??;
     let logins = write_lines(&file("logins.txt"), seeded.users.iter().map(|u| u.username.clone()))?;
-    results.push(measure(
-        "e",
-        "POST /auth/login (argon2id 19 MiB, t=2)",
-        ("rampart", rampart),
-        on_rampart(run(
-            Script::Login,
-            p.login_connections,
-            vec![("BENCH_DATA", logins), ("BENCH_PASSWORD", seed::PASSWORD.to_owned())],
-        )),
-        Duration::ZERO,
-        work,
-    )?);
+    results.push(
+        measure(
+            "e",
+            "POST /auth/login (argon2id 19 MiB, t=2)",
+            ("rampart", rampart),
+            on_rampart(run(
+                Script::Login,
+                p.login_connections,
+                vec![("BENCH_DATA", logins), ("BENCH_PASSWORD", seed::PASSWORD.to_owned())],
+            )),
+            Duration::ZERO,
+            work,
+            quiet,
+        )
+        .await?,
+    );
 
     // (f) Refresh: each session's token comes back in the previous answer.
     let refresh_file = write_lines(&file("refresh.txt"), refreshers.iter().map(|t| t.refresh_token.clone()))?;
-    results.push(measure(
-        "f",
-        "POST /auth/refresh (rotation)",
-        ("rampart", rampart),
-        on_rampart(run(
-            Script::Refresh,
-            p.refresh_connections,
-            vec![("BENCH_DATA", refresh_file)],
-        )),
-        Duration::ZERO,
-        work,
-    )?);
+    results.push(
+        measure(
+            "f",
+            "POST /auth/refresh (rotation)",
+            ("rampart", rampart),
+            on_rampart(run(
+                Script::Refresh,
+                p.refresh_connections,
+                vec![("BENCH_DATA", refresh_file)],
+            )),
+            Duration::ZERO,
+            work,
+            quiet,
+        )
+        .await?,
+    );
 
     // (g) Upload, next to the pipeline alone on as many threads as the server decodes at once.
     eprintln!("   image pipeline alone: {} threads", settings.posts.image_concurrency);
+    quiet.settle().await;
     let (bytes, posts, threads, secs) = (
         ctx.inputs.upload.clone(),
         settings.posts.clone(),
@@ -456,18 +517,22 @@ async fn scenarios(
         env.extend(extra);
         env
     };
-    results.push(measure(
-        "g",
-        "POST /posts (2 MP JPEG)",
-        ("rampart", rampart),
-        on_rampart(run(
-            Script::Upload,
-            p.upload_connections,
-            upload_env(vec![("BENCH_TOKENS", upload_tokens)]),
-        )),
-        Duration::ZERO,
-        work,
-    )?);
+    results.push(
+        measure(
+            "g",
+            "POST /posts (2 MP JPEG)",
+            ("rampart", rampart),
+            on_rampart(run(
+                Script::Upload,
+                p.upload_connections,
+                upload_env(vec![("BENCH_TOKENS", upload_tokens)]),
+            )),
+            Duration::ZERO,
+            work,
+            quiet,
+        )
+        .await?,
+    );
 
     // (h) Mixed: reads are three post pages for each feed page.
     let mut reads = Vec::new();
@@ -484,18 +549,22 @@ async fn scenarios(
         format!("{} {}", t.access_token, ids.join(" "))
     });
     let writers_file = write_lines(&file("writers.txt"), writer_lines)?;
-    results.push(measure(
-        "h",
-        "mixed: 90% reads, 9% PATCH caption, 1% upload",
-        ("rampart", rampart),
-        on_rampart(run(
-            Script::Mixed,
-            p.mixed_connections,
-            upload_env(vec![("BENCH_DATA", reads_file), ("BENCH_WRITERS", writers_file)]),
-        )),
-        Duration::ZERO,
-        work,
-    )?);
+    results.push(
+        measure(
+            "h",
+            "mixed: 90% reads, 9% PATCH caption, 1% upload",
+            ("rampart", rampart),
+            on_rampart(run(
+                Script::Mixed,
+                p.mixed_connections,
+                upload_env(vec![("BENCH_DATA", reads_file), ("BENCH_WRITERS", writers_file)]),
+            )),
+            Duration::ZERO,
+            work,
+            quiet,
+        )
+        .await?,
+    );
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let end_rss = rss_kib(rampart.pid).unwrap_or(0);

@@ -140,24 +140,12 @@ async fn delete_account(
             detail: "The password is incorrect.",
         });
     }
-    if row.role() == crate::domain::Role::Admin {
-        let admins = store::users::list(
-            &state.db,
-            store::users::ListFilter {
-                role: Some(crate::domain::Role::Admin),
-                text: None,
-                after_id: None,
-                limit: 2,
-            },
-        )
-        .await?;
-        if admins.iter().filter(|a| a.is_active()).count() < 2 {
-            return Err(AppError::Conflict {
-                code: "last_admin",
-                detail: "The last active admin cannot delete their account.",
-                field: None,
-            });
-        }
+    if row.role() == crate::domain::Role::Admin && store::users::active_admins_except(&state.db, &row.id).await? == 0 {
+        return Err(AppError::Conflict {
+            code: "last_admin",
+            detail: "The last active admin cannot delete their account.",
+            field: None,
+        });
     }
     let images = store::posts::images_of_author(&state.db, &user.user_id).await?;
     store::users::delete_account(&state.db, &user.user_id).await?;

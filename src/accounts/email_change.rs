@@ -104,7 +104,7 @@ async fn request_email_change(
     )
     .await?;
     let origin = &state.settings.public_origin;
-    let confirm = templates::confirm_email_change(origin, new_email.as_str(), &row.username, &token, ttl / 3600);
+    let confirm = templates::confirm_email_change(origin, new_email.as_str(), &row.username, &token, ttl);
     state.mailer.queue(&state.db, &confirm).await?;
     state
         .mailer

@@ -128,6 +128,7 @@ async fn change_password(
             detail: "The current password is incorrect.",
         });
     }
+    let _ = state.limiter.refund(&key, rate).await;
     let new =
         Password::parse(&req.new_password, Some(&row.username)).map_err(|m| AppError::invalid("new_password", m))?;
     let hash = state.hasher.hash(new.expose()).await?;

@@ -78,13 +78,7 @@ async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Resu
         (ttl * 1000) as i64,
     )
     .await?;
-    let message = templates::reset_password(
-        &state.settings.public_origin,
-        &user.email,
-        &user.username,
-        &token,
-        ttl / 60,
-    );
+    let message = templates::reset_password(&state.settings.public_origin, &user.email, &user.username, &token, ttl);
     state.mailer.queue(&state.db, &message).await?;
     audit(
         state,

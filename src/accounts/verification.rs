@@ -47,13 +47,7 @@ pub async fn send_verification(state: &AppState, user: &UserRow) -> Result<()> {
         ttl_ms,
     )
     .await?;
-    let message = templates::verify_email(
-        &state.settings.public_origin,
-        &user.email,
-        &user.username,
-        &token,
-        ttl / 3600,
-    );
+    let message = templates::verify_email(&state.settings.public_origin, &user.email, &user.username, &token, ttl);
     state.mailer.queue(&state.db, &message).await?;
     Ok(())
 }

@@ -18,6 +18,8 @@ pub struct Report {
     pub missing: Vec<String>,
     /// Base keys too recent to judge.
     pub recent: usize,
+    /// Posts whose images another storage driver holds; they are not judged against this one.
+    pub other_driver: usize,
     /// Whether anything was changed.
     pub repaired: bool,
 }
@@ -59,6 +61,11 @@ pub async fn reconcile(db: &Db, media: &dyn MediaStore, dry_run: bool, min_age: 
                 continue;
             }
         };
+        // A post stored by another driver cannot be judged by this one: never call it missing.
+        if image.driver != media.name() {
+            report.other_driver += 1;
+            continue;
+        }
         // Only a definite "not there" counts; a storage error leaves the post alone.
         if !media.exists(&image).await? {
             report.missing.push(id.clone());

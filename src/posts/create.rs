@@ -63,7 +63,10 @@ async fn create_post(
 ) -> Result<Response> {
     may_post(&state, &user)?;
     let key = idempotency_key(&headers)?;
-    check_quota(&state, &user, 0).await?;
+    if key.is_none() {
+        // Refuse early, before reading the body; a keyed retry must reach its replay even at quota.
+        check_quota(&state, &user, 0).await?;
+    }
     let upload = upload::read(multipart, state.settings.posts.upload_limit_bytes).await?;
     let caption = Caption::parse(&upload.caption).map_err(|m| AppError::invalid("caption", m))?;
 
@@ -243,8 +246,13 @@ async fn claim_or_wait(state: &AppState, user: &AuthUser, key: &str, hash: &str)
             Claim::Fresh => return Ok(None),
             Claim::Done { status, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+                let saved: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
                 insert_header(&mut res, HeaderName::from_static("idempotent-replayed"), "true");
+                if let (Some(id), Some(version)) = (saved["id"].as_str(), saved["version"].as_i64()) {
+                    insert_header(&mut res, header::LOCATION, &format!("/api/v1/posts/{id}"));
+                    insert_header(&mut res, header::ETAG, &format!("\"{id}-v{version}\""));
+                }
                 return Ok(Some(res));
             }
             Claim::Mismatch => {

@@ -3,6 +3,9 @@
 use super::{Db, unique_violation};
 use crate::domain::now_ms;
 
+/// An unfinished attempt older than this is considered abandoned (longer than any request may run).
+const STALE_MS: i64 = 120_000;
+
 /// What a key says about a request.
 #[derive(Debug)]
 pub enum Claim {
@@ -39,6 +42,22 @@ pub async fn claim(db: &Db, user_id: &str, key: &str, request_hash: &str) -> Res
     .bind(key)
     .fetch_optional(&db.pool)
     .await?;
+    // An attempt that never finished (its server crashed) is abandoned after `STALE_MS`: take it over.
+    let taken_over = sqlx::query(
+        "UPDATE idempotency_keys SET created_at = $4, request_hash = $3 \
+         WHERE user_id = $1 AND key = $2 AND response_status IS NULL AND created_at < $5 AND request_hash = $3",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(request_hash)
+    .bind(now_ms())
+    .bind(now_ms() - STALE_MS)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    if taken_over == 1 {
+        return Ok(Claim::Fresh);
+    }
     Ok(match row {
         // Released between our insert and this read: treat as running; the client retries.
         None => Claim::InProgress,

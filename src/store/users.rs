@@ -258,6 +258,15 @@ pub async fn admin_update(
     })
 }
 
+/// Active admins other than `id`.
+#[tracing::instrument(skip_all)]
+pub async fn active_admins_except(db: &Db, id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+}
+
 /// Filters for the admin listing.
 pub struct ListFilter<'a> {
     pub role: Option<Role>,

@@ -449,17 +449,21 @@ async fn serve_file(
             None => return Ok(StatusCode::NOT_FOUND.into_response()),
         }
     };
-    let width = query
-        .get("tr")
-        .and_then(|tr| tr.split(',').find_map(|t| t.strip_prefix("w-")?.parse::<u32>().ok()));
+    let dimension = |prefix: &str| {
+        query
+            .get("tr")
+            .and_then(|tr| tr.split(',').find_map(|t| t.strip_prefix(prefix)?.parse::<u32>().ok()))
+    };
+    let width = dimension("w-");
+    let height = dimension("h-").unwrap_or(u32::MAX);
     let Some(width) = width else {
         return Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response());
     };
     let Ok(img) = image::load_from_memory(&bytes) else {
         return Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response());
     };
-    let resized = if img.width() > width {
-        img.resize(width, u32::MAX, image::imageops::FilterType::Triangle)
+    let resized = if img.width() > width || img.height() > height {
+        img.resize(width, height, image::imageops::FilterType::Triangle)
     } else {
         img
     };

@@ -23,3 +23,4 @@ mod smtp;
 mod storage_drivers;
 mod storage_failures;
 mod tokens;
+mod web;

@@ -706,3 +706,28 @@ async fn a_flood_of_uploads_does_not_starve_reads() {
     let statuses: Vec<StatusCode> = flood.await.iter().map(|r| r.status()).collect();
     assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn an_idempotency_key_left_unfinished_by_a_crash_is_taken_over_by_a_retry() {
+    use sha2::{Digest, Sha256};
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let img = fixtures::jpeg(60, 40);
+    let mut h = Sha256::new();
+    h.update(b"after a crash");
+    h.update([0u8]);
+    h.update(&img);
+    let hash: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    // What a server that died mid-request leaves behind: a claim with no answer, long ago.
+    sqlx::query("INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, 'k-crash', $2, 0)")
+        .bind(&user.id)
+        .bind(&hash)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let res = app
+        .upload_form(&user.access, form("after a crash", img), Some("k-crash"))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(app.post_count().await, 1);
+}

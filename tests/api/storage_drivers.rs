@@ -303,8 +303,14 @@ async fn imagekit_stores_serves_lists_removes_and_purges_an_image() {
 
     assert_eq!(image.driver, "imagekit");
     assert_eq!(image.original_key, format!("/rampart/{base_key}/original.jpg"));
-    assert_eq!(image.display_key, format!("{}?tr=w-1080,c-at_max", image.original_key));
-    assert_eq!(image.thumbnail_key, format!("{}?tr=w-320,c-at_max", image.original_key));
+    assert_eq!(
+        image.display_key,
+        format!("{}?tr=w-1080,h-1080,c-at_max", image.original_key)
+    );
+    assert_eq!(
+        image.thumbnail_key,
+        format!("{}?tr=w-320,h-320,c-at_max", image.original_key)
+    );
     let provider = image.provider.as_ref().expect("provider metadata");
     assert!(!provider["fileId"].as_str().unwrap().is_empty());
     assert_eq!(
@@ -326,8 +332,8 @@ async fn imagekit_stores_serves_lists_removes_and_purges_an_image() {
         urls.original,
         format!("{}{}", standin.url_endpoint(), image.original_key)
     );
-    assert_eq!(urls.display, format!("{}?tr=w-1080,c-at_max", urls.original));
-    assert_eq!(urls.thumbnail, format!("{}?tr=w-320,c-at_max", urls.original));
+    assert_eq!(urls.display, format!("{}?tr=w-1080,h-1080,c-at_max", urls.original));
+    assert_eq!(urls.thumbnail, format!("{}?tr=w-320,h-320,c-at_max", urls.original));
     for url in [&urls.original, &urls.display, &urls.thumbnail] {
         let (status, content_type, served) = fetch(url).await;
         assert_eq!(status, 200, "{url}");

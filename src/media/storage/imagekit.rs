@@ -21,9 +21,9 @@ use serde_json::json;
 use super::{ImageSet, ImageUrls, MediaStore, StorageError, StoredImage};
 use crate::config::ImageKitSettings;
 
-// `c-at_max` keeps ImageKit from enlarging images smaller than the target width.
-const DISPLAY_TRANSFORM: &str = "w-1080,c-at_max";
-const THUMBNAIL_TRANSFORM: &str = "w-320,c-at_max";
+// Fit within a square box (the longest side is bounded) and never enlarge (`c-at_max`).
+const DISPLAY_TRANSFORM: &str = "w-1080,h-1080,c-at_max";
+const THUMBNAIL_TRANSFORM: &str = "w-320,h-320,c-at_max";
 /// The list API's largest page.
 const PAGE: usize = 1000;
 

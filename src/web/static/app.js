@@ -1,0 +1,397 @@
+// Rampart's web client: plain browser JavaScript with no build step and no third-party code.
+// User content (captions, names, tags) is only ever written with textContent. The access token
+// lives in memory; the refresh token (body mode) in sessionStorage, so it dies with the tab.
+'use strict';
+
+(function () {
+  const REFRESH_KEY = 'rampart.refresh_token';
+  const $ = (id) => document.getElementById(id);
+
+  // ---- Messages -------------------------------------------------------------------------------
+
+  function say(text, kind) {
+    const el = $('message');
+    el.textContent = text;
+    el.className = 'notice' + (kind ? ' ' + kind : '');
+    el.hidden = !text;
+  }
+
+  // The problem+json `detail`, followed by the per-field messages when there are any.
+  async function problemText(res) {
+    let body = null;
+    try {
+      body = await res.json();
+    } catch (_) {} // not a problem document (a proxy's error page, say)
+    if (!body || typeof body.detail !== 'string') return 'The request failed (' + res.status + ').';
+    const fields = [];
+    for (const [field, messages] of Object.entries(body.errors || {})) {
+      for (const m of messages) {
+        if (m !== body.detail) fields.push(field.replace(/_/g, ' ') + ' ' + m + '.');
+      }
+    }
+    return [body.detail].concat(fields).join(' ');
+  }
+
+  const UNREACHABLE = 'Rampart could not be reached. Check your connection and try again.';
+
+  // Runs `handler(form)` on submit with the submit button disabled, reporting network failures.
+  function onSubmit(form, handler) {
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        await handler(form);
+      } catch (_) {
+        say(UNREACHABLE, 'error');
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  function jsonRequest(body) {
+    return { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+  }
+
+  // ---- Session --------------------------------------------------------------------------------
+
+  let accessToken = null;
+  let me = null;
+  // Refreshes are serialised: presenting a refresh token twice ends the whole session.
+  let refreshing = null;
+
+  function startSession(body) {
+    accessToken = body.access_token;
+    me = body.user;
+    if (body.refresh_token) sessionStorage.setItem(REFRESH_KEY, body.refresh_token);
+  }
+
+  function endSession() {
+    accessToken = null;
+    me = null;
+    sessionStorage.removeItem(REFRESH_KEY);
+  }
+
+  function refreshSession() {
+    if (!refreshing) {
+      refreshing = (async () => {
+        const token = sessionStorage.getItem(REFRESH_KEY);
+        if (!token) return false;
+        const res = await fetch('/api/v1/auth/refresh', jsonRequest({ refresh_token: token }));
+        if (res.status === 401) endSession();
+        if (!res.ok) return false;
+        startSession(await res.json());
+        return true;
+      })()
+        .catch(() => false)
+        .finally(() => {
+          refreshing = null;
+        });
+    }
+    return refreshing;
+  }
+
+  // Calls the API with the access token; after a 401 it refreshes once and tries again.
+  async function api(path, init) {
+    const send = () => {
+      const headers = new Headers((init && init.headers) || {});
+      if (accessToken) headers.set('Authorization', 'Bearer ' + accessToken);
+      return fetch(path, Object.assign({}, init, { headers }));
+    };
+    const res = await send();
+    if (res.status !== 401 || !(await refreshSession())) return res;
+    return send();
+  }
+
+  // ---- Pages opened from mail links -----------------------------------------------------------
+
+  // Reads the token and removes it from the address bar, so it stays out of history and bookmarks.
+  function takeToken() {
+    const token = new URLSearchParams(location.search).get('token');
+    history.replaceState(null, '', location.pathname);
+    if (!token) say('This link has no token. Open the link from the mail again.', 'error');
+    return token;
+  }
+
+  // POSTs to a token endpoint; calls `done` with the JSON answer (or null for 204) on success.
+  async function postToken(path, body, done) {
+    try {
+      const res = await fetch(path, jsonRequest(body));
+      if (!res.ok) {
+        say(await problemText(res), 'error');
+        return false;
+      }
+      done(res.status === 204 ? null : await res.json());
+      return true;
+    } catch (_) {
+      say(UNREACHABLE, 'error');
+      return false;
+    }
+  }
+
+  function verifyPage() {
+    const token = takeToken();
+    if (!token) return;
+    postToken('/api/v1/auth/verify-email', { token }, () => {
+      say('Your email address is verified. You can post now.', 'ok');
+    });
+  }
+
+  function confirmPage() {
+    const token = takeToken();
+    if (!token) return;
+    postToken('/api/v1/auth/email/confirm', { token }, (user) => {
+      say('Your account’s address is now ' + user.email + '.', 'ok');
+    });
+  }
+
+  function resetPage() {
+    const token = takeToken();
+    const form = $('reset-form');
+    if (!token) {
+      form.hidden = true;
+      return;
+    }
+    onSubmit(form, async () => {
+      const password = form.elements.new_password.value;
+      if (password !== form.elements.repeat.value) {
+        say('The two passwords are not the same.', 'error');
+        return;
+      }
+      say('Saving…');
+      const body = { token, new_password: password };
+      const ok = await postToken('/api/v1/auth/password/reset', body, () => {
+        // Every session of the account has ended, this tab's included.
+        sessionStorage.removeItem(REFRESH_KEY);
+        say('Your password is changed and every session was signed out. Sign in with the new password.', 'ok');
+      });
+      if (ok) form.hidden = true;
+    });
+  }
+
+  // ---- The app: account, feed, posting --------------------------------------------------------
+
+  const feed = { tag: '', q: '', cursor: null, generation: 0 };
+
+  function renderAccount() {
+    const signedIn = me !== null;
+    $('auth').hidden = signedIn;
+    $('whoami').hidden = !signedIn;
+    $('compose').hidden = !signedIn;
+    $('unverified').hidden = !signedIn || me.email_verified;
+    $('whoami-name').textContent = signedIn ? '@' + me.username : '';
+  }
+
+  // Media may live on another origin (S3, ImageKit), but only as http(s).
+  function safeUrl(url) {
+    try {
+      const u = new URL(url, location.href);
+      return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : '';
+    } catch (_) {
+      return '';
+    }
+  }
+
+  function renderPost(post) {
+    const item = $('post-template').content.firstElementChild.cloneNode(true);
+    const author = post.author;
+    const full = safeUrl(post.image.display_url);
+    if (full) item.querySelector('.full').href = full;
+    const img = item.querySelector('.thumb');
+    img.src = safeUrl(post.image.thumbnail_url);
+    img.alt = post.caption || 'A picture by @' + author.username;
+    item.querySelector('.caption').textContent = post.caption;
+    const tags = item.querySelector('.tags');
+    for (const raw of post.tags) {
+      const tag = raw.replace(/^#/, '');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'link tag';
+      button.textContent = '#' + tag;
+      button.addEventListener('click', () => showTag(tag));
+      tags.append(button, ' ');
+    }
+    item.querySelector('.author').textContent = author.display_name
+      ? author.display_name + ' (@' + author.username + ')'
+      : '@' + author.username;
+    const time = item.querySelector('time');
+    time.dateTime = post.created_at;
+    time.textContent = new Date(post.created_at).toLocaleString();
+    if (me && me.id === author.id) {
+      const del = item.querySelector('.delete');
+      del.hidden = false;
+      del.addEventListener('click', () => deletePost(post, item));
+    }
+    return item;
+  }
+
+  // Loads the next page, or the first one when `fresh`; answers to superseded loads are dropped.
+  async function loadFeed(fresh) {
+    if (fresh) {
+      feed.generation += 1;
+      feed.cursor = null;
+    }
+    const generation = feed.generation;
+    const params = new URLSearchParams({ limit: '24' });
+    if (feed.tag) params.set('tag', feed.tag);
+    if (feed.q) params.set('q', feed.q);
+    if (feed.cursor) params.set('cursor', feed.cursor);
+    let res;
+    try {
+      res = await fetch('/api/v1/posts?' + params);
+    } catch (_) {
+      say(UNREACHABLE, 'error');
+      return;
+    }
+    const page = res.ok ? await res.json() : { items: [], next_cursor: null };
+    if (generation !== feed.generation) return;
+    if (!res.ok) say(await problemText(res), 'error');
+    const list = $('posts');
+    if (fresh) list.replaceChildren();
+    list.append(...page.items.map(renderPost));
+    feed.cursor = page.next_cursor;
+    $('more').hidden = !feed.cursor;
+    $('feed-empty').hidden = list.children.length > 0;
+  }
+
+  function showTag(tag) {
+    const form = $('filter-form');
+    form.elements.tag.value = '#' + tag;
+    form.elements.q.value = '';
+    feed.tag = tag;
+    feed.q = '';
+    loadFeed(true);
+  }
+
+  async function deletePost(post, item) {
+    if (!confirm('Delete this post? This cannot be undone.')) return;
+    try {
+      const res = await api('/api/v1/posts/' + encodeURIComponent(post.id), { method: 'DELETE' });
+      if (res.status !== 204) return say(await problemText(res), 'error');
+      item.remove();
+      $('feed-empty').hidden = $('posts').children.length > 0;
+      say('The post is deleted.', 'ok');
+    } catch (_) {
+      say(UNREACHABLE, 'error');
+    }
+  }
+
+  // One key per submission, so a retried request cannot create the post twice.
+  function idempotencyKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  function signedIn(body) {
+    startSession(body);
+    say('');
+    renderAccount();
+    loadFeed(true);
+  }
+
+  async function refreshAccount() {
+    const res = await api('/api/v1/me');
+    if (res.ok) me = await res.json();
+    else if (res.status === 401) endSession();
+    renderAccount();
+  }
+
+  function wireApp() {
+    onSubmit($('sign-in-form'), async (form) => {
+      const body = { login: form.elements.login.value.trim(), password: form.elements.password.value };
+      const res = await fetch('/api/v1/auth/login', jsonRequest(body));
+      if (!res.ok) return say(await problemText(res), 'error');
+      form.reset();
+      signedIn(await res.json());
+    });
+
+    onSubmit($('register-form'), async (form) => {
+      const f = form.elements;
+      const body = { username: f.username.value.trim(), email: f.email.value.trim(), password: f.password.value };
+      if (f.display_name.value.trim()) body.display_name = f.display_name.value.trim();
+      const res = await fetch('/api/v1/auth/register', jsonRequest(body));
+      if (!res.ok) return say(await problemText(res), 'error');
+      form.reset();
+      signedIn(await res.json());
+      say('Welcome! We sent you a mail to verify your address.', 'ok');
+    });
+
+    onSubmit($('forgot-form'), async (form) => {
+      const res = await fetch('/api/v1/auth/password/forgot', jsonRequest({ email: form.elements.email.value.trim() }));
+      if (!res.ok) return say(await problemText(res), 'error');
+      form.reset();
+      say('If an account has this address, a reset link is on its way.', 'ok');
+    });
+
+    $('resend').addEventListener('click', async () => {
+      try {
+        const res = await api('/api/v1/auth/verify-email/resend', { method: 'POST' });
+        if (res.status === 409) await refreshAccount();
+        if (!res.ok) return say(await problemText(res), 'error');
+        say('The verification mail is on its way.', 'ok');
+      } catch (_) {
+        say(UNREACHABLE, 'error');
+      }
+    });
+
+    onSubmit($('upload-form'), async (form) => {
+      const image = form.elements.image.files[0];
+      if (!image) return say('Choose an image first.', 'error');
+      const data = new FormData();
+      data.append('image', image);
+      data.append('caption', form.elements.caption.value);
+      say('Uploading…');
+      const init = { method: 'POST', headers: { 'Idempotency-Key': idempotencyKey() }, body: data };
+      const res = await api('/api/v1/posts', init);
+      if (res.status !== 201) return say(await problemText(res), 'error');
+      form.reset();
+      say('Posted.', 'ok');
+      loadFeed(true);
+    });
+
+    onSubmit($('filter-form'), async (form) => {
+      feed.tag = form.elements.tag.value.trim();
+      feed.q = form.elements.q.value.trim();
+      say('');
+      await loadFeed(true);
+    });
+
+    $('clear-filter').addEventListener('click', () => {
+      $('filter-form').reset();
+      feed.tag = '';
+      feed.q = '';
+      loadFeed(true);
+    });
+
+    $('more').addEventListener('click', () => loadFeed(false));
+
+    $('sign-out').addEventListener('click', async () => {
+      try {
+        await api('/api/v1/auth/logout', { method: 'POST' });
+      } catch (_) {
+        // The session ends here either way; the server's ends at its idle timeout.
+      }
+      endSession();
+      renderAccount();
+      loadFeed(true);
+      say('You are signed out.', 'ok');
+    });
+
+    // The address may have been verified in another tab meanwhile.
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && me && !me.email_verified) refreshAccount().catch(() => {});
+    });
+  }
+
+  async function appPage() {
+    wireApp();
+    if (sessionStorage.getItem(REFRESH_KEY)) await refreshSession();
+    renderAccount();
+    loadFeed(true);
+  }
+
+  const pages = { app: appPage, verify: verifyPage, reset: resetPage, confirm: confirmPage };
+  const start = pages[document.body.dataset.page];
+  if (start) start();
+})();
