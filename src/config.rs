@@ -639,6 +639,22 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_file_is_valid_and_names_every_section() {
+        let example = include_str!("../deploy/rampart.toml.example");
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(example))
+            .extract()
+            .expect("deploy/rampart.toml.example parses");
+        settings.validate().unwrap();
+        let value = serde_json::to_value(Settings::default()).unwrap();
+        for (key, v) in value.as_object().unwrap() {
+            if v.is_object() {
+                assert!(example.contains(&format!("[{key}]")), "the example lacks [{key}]");
+            }
+        }
+    }
+
+    #[test]
     fn debug_output_masks_every_secret() {
         let mut s = Settings::default();
         s.storage.s3.secret_access_key = Some("s3-secret-value".into());
