@@ -649,7 +649,8 @@ mod tests {
         let value = serde_json::to_value(Settings::default()).unwrap();
         for (key, v) in value.as_object().unwrap() {
             if v.is_object() {
-                assert!(example.contains(&format!("[{key}]")), "the example lacks [{key}]");
+                let named = example.contains(&format!("[{key}]")) || example.contains(&format!("[{key}."));
+                assert!(named, "the example lacks [{key}]");
             }
         }
     }
