@@ -190,35 +190,72 @@ pub struct FeedFilter<'a> {
 }
 
 /// The feed, newest first, keyset-paginated on id; posts of disabled authors are left out.
+///
+/// Only the filters in use become SQL, so each shape gets its own plan: a catch-all
+/// `($1 IS NULL OR …)` statement keeps PostgreSQL from walking the id index backwards.
 #[tracing::instrument(skip_all)]
 pub async fn feed(db: &Db, f: FeedFilter<'_>) -> Result<Vec<PostRow>, sqlx::Error> {
+    enum Arg<'a> {
+        Text(&'a str),
+        Owned(String),
+        Int(i64),
+    }
+    let mut clauses = vec!["u.disabled_at IS NULL".to_owned()];
+    let mut args: Vec<Arg<'_>> = Vec::new();
+    /// Adds a bound argument and names its placeholder.
+    fn next<'a>(arg: Arg<'a>, args: &mut Vec<Arg<'a>>) -> String {
+        args.push(arg);
+        format!("${}", args.len())
+    }
+    if let Some(author) = f.author_username {
+        let n = next(Arg::Text(author), &mut args);
+        clauses.push(format!("u.username = {n}"));
+    }
+    if let Some(tag) = f.tag {
+        let n = next(Arg::Text(tag), &mut args);
+        clauses.push(format!(
+            "EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = {n})"
+        ));
+    }
+    if let Some(since) = f.since_ms {
+        let n = next(Arg::Int(since), &mut args);
+        clauses.push(format!("p.created_at >= {n}"));
+    }
+    if let Some(until) = f.until_ms {
+        let n = next(Arg::Int(until), &mut args);
+        clauses.push(format!("p.created_at < {n}"));
+    }
+    if let Some(before) = f.before_id {
+        let n = next(Arg::Text(before), &mut args);
+        clauses.push(format!("p.id < {n}"));
+    }
     // The one dialect difference: FTS5 on SQLite, tsvector on PostgreSQL. Both match all words.
-    let (search_clause, search_arg) = match (db.backend, f.words) {
-        (_, None) | (_, Some([])) => ("", None),
-        (Backend::Sqlite, Some(words)) => (
-            " AND p.seq IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH $7)",
-            Some(words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")),
-        ),
-        (Backend::Postgres, Some(words)) => (" AND p.search @@ to_tsquery('simple', $7)", Some(words.join(" & "))),
-    };
+    match (db.backend, f.words) {
+        (_, None) | (_, Some([])) => {}
+        (Backend::Sqlite, Some(words)) => {
+            let query = words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ");
+            let n = next(Arg::Owned(query), &mut args);
+            clauses.push(format!(
+                "p.seq IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH {n})"
+            ));
+        }
+        (Backend::Postgres, Some(words)) => {
+            let n = next(Arg::Owned(words.join(" & ")), &mut args);
+            clauses.push(format!("p.search @@ to_tsquery('simple', {n})"));
+        }
+    }
+    let limit = next(Arg::Int(f.limit), &mut args);
     let sql = format!(
-        "{SELECT} WHERE u.disabled_at IS NULL \
-           AND (CAST($1 AS TEXT) IS NULL OR u.username = $1) \
-           AND (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = $2)) \
-           AND (CAST($3 AS BIGINT) IS NULL OR p.created_at >= $3) \
-           AND (CAST($4 AS BIGINT) IS NULL OR p.created_at < $4) \
-           AND (CAST($5 AS TEXT) IS NULL OR p.id < $5){search_clause} \
-         ORDER BY p.id DESC LIMIT $6"
+        "{SELECT} WHERE {} ORDER BY p.id DESC LIMIT {limit}",
+        clauses.join(" AND ")
     );
-    let mut q = sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql))
-        .bind(f.author_username)
-        .bind(f.tag)
-        .bind(f.since_ms)
-        .bind(f.until_ms)
-        .bind(f.before_id)
-        .bind(f.limit);
-    if let Some(arg) = search_arg {
-        q = q.bind(arg);
+    let mut q = sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql));
+    for arg in args {
+        q = match arg {
+            Arg::Text(t) => q.bind(t),
+            Arg::Owned(t) => q.bind(t),
+            Arg::Int(i) => q.bind(i),
+        };
     }
     q.fetch_all(&db.pool).await
 }
