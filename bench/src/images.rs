@@ -113,6 +113,9 @@ pub fn multipart(boundary: &str, image: &[u8], caption: &str) -> Vec<u8> {
     body
 }
 
+/// The multipart boundary of every upload body.
+pub const BOUNDARY: &str = "rampartbench7d3f2a91c4e8";
+
 /// Every input image of a run.
 pub struct Inputs {
     /// Small photos (320×240) for the seeded posts.

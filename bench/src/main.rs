@@ -4,14 +4,18 @@
 
 mod ceiling;
 mod images;
+mod measure;
+mod memory;
 mod micro;
 mod pg;
+mod profile;
 mod quiet;
 mod report;
 mod rss;
 mod scenarios;
 mod seed;
 mod server;
+mod sessions;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -20,8 +24,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::profile::Profile;
 use crate::report::{Machine, Report};
-use crate::scenarios::{Backend, Profile};
+use crate::scenarios::Backend;
 
 #[derive(Parser)]
 #[command(name = "rampart-bench", about = "Load benchmark for Rampart (issue 6)")]
@@ -133,7 +138,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut machine = Machine::probe(wrk::version());
     eprintln!("== generating input images");
     let defaults = rampart::config::Settings::default();
+    let generating = std::time::Instant::now();
     let inputs = images::Inputs::generate(defaults.posts.upload_limit_bytes)?;
+    eprintln!("   in {:.1} s", generating.elapsed().as_secs_f64());
 
     let mut backends = vec![Backend::Sqlite];
     if let Some(url) = args.postgres.filter(|u| !u.is_empty()) {

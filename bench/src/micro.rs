@@ -50,6 +50,18 @@ pub struct Rate {
     pub per_sec: f64,
 }
 
+/// Two measurements taken apart, as one: all operations over all the time.
+pub fn combined(runs: &[Rate]) -> Rate {
+    let ops = runs.iter().map(|r| r.ops).sum();
+    let secs: f64 = runs.iter().map(|r| r.secs).sum();
+    Rate {
+        threads: runs.first().map_or(0, |r| r.threads),
+        ops,
+        secs,
+        per_sec: ops as f64 / secs.max(1e-9),
+    }
+}
+
 /// Argon2id verifications of `password` against `hash` (a PHC string that carries its parameters),
 /// done exactly as `rampart::auth::password::Hasher::verify` does them, without the HTTP around it.
 pub fn argon2_verify(hash: &str, password: &str, threads: usize, duration: Duration) -> anyhow::Result<Rate> {

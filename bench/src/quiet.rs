@@ -35,13 +35,13 @@ async fn active_queries(url: &str) -> Option<i64> {
 /// bench database, for at most a minute.
 pub async fn settle(pid: u32, postgres: Option<&str>) {
     let started = Instant::now();
-    let window = Duration::from_millis(300);
+    let window = Duration::from_millis(200);
     loop {
         let before = cpu_ticks(pid);
         tokio::time::sleep(window).await;
         let busy = match (before, cpu_ticks(pid)) {
-            // 100 ticks a second: 3 ticks in 300 ms is a tenth of a core.
-            (Some(a), Some(b)) => b.saturating_sub(a) > 3,
+            // 100 ticks a second: 2 ticks in 200 ms is a tenth of a core.
+            (Some(a), Some(b)) => b.saturating_sub(a) > 2,
             _ => false,
         };
         let queries = match postgres {
