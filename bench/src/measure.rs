@@ -117,6 +117,8 @@ impl Runner<'_> {
             .with_context(|| format!("scenario ({id}) {name}"))?;
         let peak = watch.finish();
         let ms = |us: u64| us as f64 / 1000.0;
+        let busy = summary.mean_us * summary.requests as f64;
+        let capacity = f64::from(load.connections) * summary.duration_us as f64;
         Ok(Scenario {
             id,
             name: name.to_owned(),
@@ -132,6 +134,7 @@ impl Runner<'_> {
             non_2xx: summary.status,
             socket_errors: summary.socket_errors(),
             peak_rss_mib: mib(peak),
+            latency_consistent: busy <= capacity * 1.1,
             wrk: summary,
         })
     }

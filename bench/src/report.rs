@@ -29,6 +29,10 @@ pub struct Scenario {
     pub socket_errors: u64,
     /// Peak RSS of the process under load during the scenario.
     pub peak_rss_mib: f64,
+    /// Whether wrk's latencies add up: in a closed loop their sum cannot exceed connections ×
+    /// duration. Where they do not (seen with heavy tails, e.g. uploads mixed with reads), wrk's
+    /// percentiles are not to be trusted; the mean is then better taken as connections ÷ req/s.
+    pub latency_consistent: bool,
     pub wrk: Summary,
 }
 
@@ -226,7 +230,16 @@ pub fn budget(r: &BackendReport, full_connections: bool) -> Vec<BudgetLine> {
         Some(c) => BudgetLine {
             rule: "(c) p99 ≤ 10 ms at 64 connections".to_owned(),
             pass: c.p99_ms <= 10.0 && (c.connections == 64 || !full_connections),
-            detail: format!("p99 {:.2} ms at {} connections", c.p99_ms, c.connections),
+            detail: format!(
+                "p99 {:.2} ms at {} connections{}",
+                c.p99_ms,
+                c.connections,
+                if c.latency_consistent {
+                    ""
+                } else {
+                    " (wrk's latencies inconsistent)"
+                }
+            ),
         },
         None => BudgetLine {
             rule: "(c) p99 ≤ 10 ms at 64 connections".to_owned(),
@@ -307,10 +320,29 @@ pub fn markdown(r: &Report) -> String {
         );
         let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
         for s in &b.scenarios {
+            let mark = if s.latency_consistent { "" } else { " †" };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {:.1} |",
+                "| {} | {} | {} | {:.1} | {:.2}{mark} | {:.2}{mark} | {} | {} | {:.1} |",
                 s.id, s.name, s.connections, s.per_sec, s.p50_ms, s.p99_ms, s.non_2xx, s.socket_errors, s.peak_rss_mib
+            );
+        }
+        if b.scenarios.iter().any(|s| !s.latency_consistent) {
+            let _ = writeln!(
+                md,
+                "\n† wrk's latencies for this row add up to more than connections × duration, which a closed loop \
+                 cannot do, so its percentiles are unreliable here; the mean latency is connections ÷ req/s \
+                 ({}). Run with `--log-level info --keep` to get the server's own timings from its access log.",
+                b.scenarios
+                    .iter()
+                    .filter(|s| !s.latency_consistent)
+                    .map(|s| format!(
+                        "{}: {:.1} ms",
+                        s.id,
+                        f64::from(s.connections) * 1000.0 / s.per_sec.max(1e-9)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         let (argon2, pipeline) = (&b.argon2, &b.pipeline);

@@ -25,6 +25,8 @@ pub struct PostRow {
     pub content_type: String,
     pub sha256: String,
     pub blurhash: String,
+    /// When the author was disabled, if they were; their posts are then hidden.
+    pub author_disabled_at: Option<i64>,
 }
 
 impl PostRow {
@@ -35,7 +37,7 @@ impl PostRow {
 
 const SELECT: &str = "SELECT p.id, p.author_id, u.username AS author_username, u.display_name AS author_display_name, \
      p.caption, p.tags, p.version, p.created_at, p.updated_at, p.image, p.base_key, p.width, p.height, p.bytes, \
-     p.content_type, p.sha256, p.blurhash FROM posts p JOIN users u ON u.id = p.author_id";
+     p.content_type, p.sha256, p.blurhash, u.disabled_at AS author_disabled_at FROM posts p JOIN users u ON u.id = p.author_id";
 
 /// A new post's fields; the image is already stored.
 pub struct NewPost<'a> {
@@ -100,12 +102,11 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<(PostRow, bool)>, sqlx::Er
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let disabled: Option<i64> = sqlx::query_scalar("SELECT disabled_at FROM users WHERE id = $1")
-        .bind(&row.author_id)
-        .fetch_one(&db.pool)
-        .await?;
-    Ok(Some((row, disabled.is_none())))
+    // One query: the author's state comes with the post.
+    Ok(row.map(|row| {
+        let active = row.author_disabled_at.is_none();
+        (row, active)
+    }))
 }
 
 /// Outcome of a conditional caption update.
