@@ -96,12 +96,14 @@ async fn create_post(
 
 /// Sanitises, stores and records the post; the created response is also saved for the key, if any.
 async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: bytes::Bytes) -> Result<Response> {
-    let processed = sanitise(state, bytes).await?;
-    check_quota(state, user, processed.original.bytes.len() as u64).await?;
+    let mut processed = sanitise(state, bytes).await?;
+    let original_bytes = processed.original.bytes.len();
+    check_quota(state, user, original_bytes as u64).await?;
+    // The encoded renditions move into the set: no second copy of each image is held.
     let set = ImageSet {
-        original: rendition(&processed.original),
-        display: rendition(&processed.display),
-        thumbnail: rendition(&processed.thumbnail),
+        original: rendition(&mut processed.original),
+        display: rendition(&mut processed.display),
+        thumbnail: rendition(&mut processed.thumbnail),
     };
     let base_key = new_base_key();
     let timeout = Duration::from_millis(state.settings.storage.timeout_ms);
@@ -119,7 +121,7 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
         base_key: &base_key,
         width: i64::from(processed.original.width),
         height: i64::from(processed.original.height),
-        bytes: processed.original.bytes.len() as i64,
+        bytes: original_bytes as i64,
         content_type: processed.original.format.content_type(),
         sha256: &processed.sha256,
         blurhash: &processed.blurhash,
@@ -158,9 +160,9 @@ fn insert_header(res: &mut Response, name: header::HeaderName, value: &str) {
     }
 }
 
-fn rendition(e: &image::Encoded) -> Rendition {
+fn rendition(e: &mut image::Encoded) -> Rendition {
     Rendition {
-        bytes: bytes::Bytes::from(e.bytes.clone()),
+        bytes: bytes::Bytes::from(std::mem::take(&mut e.bytes)),
         content_type: e.format.content_type(),
         extension: e.format.extension(),
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
-use super::{ImageSet, ImageUrls, MediaStore, Rendition, StorageError, StoredImage, rendition_key};
+use super::{ImageSet, ImageUrls, MediaStore, Rendition, StorageError, StoredImage};
 
 /// Stores renditions in a folder and serves them at `/media/<key>`.
 pub struct LocalStore {
@@ -94,14 +94,7 @@ impl MediaStore for LocalStore {
     }
 
     async fn store(&self, base_key: &str, set: ImageSet) -> Result<StoredImage, StorageError> {
-        let image = StoredImage {
-            driver: self.name().to_owned(),
-            base_key: base_key.to_owned(),
-            original_key: rendition_key(base_key, "original", set.original.extension),
-            display_key: rendition_key(base_key, "display", set.display.extension),
-            thumbnail_key: rendition_key(base_key, "thumb", set.thumbnail.extension),
-            provider: None,
-        };
+        let image = StoredImage::keyed(self.name(), base_key, &set);
         let writes = [
             (&image.original_key, &set.original),
             (&image.display_key, &set.display),

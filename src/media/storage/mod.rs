@@ -45,6 +45,20 @@ pub struct StoredImage {
     pub provider: Option<serde_json::Value>,
 }
 
+impl StoredImage {
+    /// The record of a set stored object-per-rendition under server-made keys (local disk, S3).
+    pub fn keyed(driver: &str, base_key: &str, set: &ImageSet) -> StoredImage {
+        StoredImage {
+            driver: driver.to_owned(),
+            base_key: base_key.to_owned(),
+            original_key: rendition_key(base_key, "original", set.original.extension),
+            display_key: rendition_key(base_key, "display", set.display.extension),
+            thumbnail_key: rendition_key(base_key, "thumb", set.thumbnail.extension),
+            provider: None,
+        }
+    }
+}
+
 /// URLs a client uses to fetch the renditions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageUrls {

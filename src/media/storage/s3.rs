@@ -17,7 +17,7 @@ use object_store::{
     Attribute, AttributeValue, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, RetryConfig,
 };
 
-use super::{ImageSet, ImageUrls, MediaStore, Rendition, StorageError, StoredImage, rendition_key};
+use super::{ImageSet, ImageUrls, MediaStore, Rendition, StorageError, StoredImage};
 use crate::config::S3Settings;
 
 /// The folder every base key lives in.
@@ -142,14 +142,7 @@ impl MediaStore for S3Store {
     }
 
     async fn store(&self, base_key: &str, set: ImageSet) -> Result<StoredImage, StorageError> {
-        let image = StoredImage {
-            driver: self.name().to_owned(),
-            base_key: base_key.to_owned(),
-            original_key: rendition_key(base_key, "original", set.original.extension),
-            display_key: rendition_key(base_key, "display", set.display.extension),
-            thumbnail_key: rendition_key(base_key, "thumb", set.thumbnail.extension),
-            provider: None,
-        };
+        let image = StoredImage::keyed(self.name(), base_key, &set);
         // Written concurrently, so the whole upload takes about one round trip and one deadline.
         let (original, display, thumbnail) = tokio::join!(
             self.put(&image.original_key, &set.original),
