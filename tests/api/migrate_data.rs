@@ -5,77 +5,31 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use rampart::domain::Role;
-use rampart::startup::Application;
 use rampart::store::transfer::{ENGINE_ONLY, TABLES};
 use rampart::store::{Backend, Db};
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use crate::fixtures::jpeg;
-use crate::helpers::{PgDatabase, spawn_app_with, test_settings};
+use crate::helpers::{PgDatabase, TestApp, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "a long enough passphrase";
 
-/// A running app on the default SQLite file in its data folder. `spawn_app` always picks PostgreSQL
-/// when RAMPART_TEST_DATABASE_URL is set, which this test needs, so the source instance starts here.
-struct SqliteApp {
-    dir: tempfile::TempDir,
-    address: String,
-    client: reqwest::Client,
-    db: Db,
-    stop: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl SqliteApp {
-    async fn start() -> SqliteApp {
-        let dir = tempfile::tempdir().unwrap();
-        let app = Application::build(test_settings(dir.path())).await.expect("app builds");
-        let db = app.state().db.clone();
-        assert_eq!(db.backend, Backend::Sqlite);
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let (stop, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        SqliteApp {
-            dir,
-            address,
-            client,
-            db,
-            stop,
-            server,
-        }
+/// POSTs `body` to `path` (as `token`'s holder, if given) and expects success.
+async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Value {
+    let mut req = app.client.post(app.url(path)).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
     }
-
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
-        let mut req = self.client.post(format!("{}{path}", self.address)).json(&body);
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        let res = req.send().await.unwrap();
-        assert!(res.status().is_success(), "POST {path}: {}", res.status());
-        res.json().await.unwrap_or(Value::Null)
-    }
-
-    /// Stops the server and closes the pool, leaving the data folder.
-    async fn stop(self) -> tempfile::TempDir {
-        let _ = self.stop.send(());
-        self.server.await.unwrap().unwrap();
-        self.db.pool.close().await;
-        self.dir
-    }
+    let res = req.send().await.unwrap();
+    assert!(res.status().is_success(), "POST {path}: {}", res.status());
+    res.json().await.unwrap_or(Value::Null)
 }
 
 /// Fills every table through the HTTP API: registrations, a second sign-in, a refresh, a role change, a
 /// logout and two posts with hashtags, one under an idempotency key. Returns each user's name and role.
-async fn seed(app: &SqliteApp) -> Vec<(String, &'static str)> {
+async fn seed(app: &TestApp) -> Vec<(String, &'static str)> {
     let mut tokens = BTreeMap::new();
     for (name, display_name) in [
         ("alice", Some("Alice A.")),
@@ -85,15 +39,15 @@ async fn seed(app: &SqliteApp) -> Vec<(String, &'static str)> {
     ] {
         let body = json!({ "username": name, "email": format!("{name}@example.com"),
             "password": PASSWORD, "display_name": display_name });
-        tokens.insert(name, app.post("/api/v1/auth/register", None, body).await);
+        tokens.insert(name, post(app, "/api/v1/auth/register", None, body).await);
     }
     // There is no HTTP way to the first admin; `rampart admin create` writes the same row.
     let alice_id = tokens["alice"]["user"]["id"].as_str().unwrap();
-    rampart::store::users::admin_update(&app.db, alice_id, Some(Role::Admin), None)
+    rampart::store::users::admin_update(&app.state.db, alice_id, Some(Role::Admin), None)
         .await
         .unwrap();
     let login = json!({ "login": "alice", "password": PASSWORD });
-    let admin = app.post("/api/v1/auth/login", None, login).await;
+    let admin = post(app, "/api/v1/auth/login", None, login).await;
     let carol_id = tokens["carol"]["user"]["id"].as_str().unwrap();
     let res = app
         .client
@@ -105,8 +59,9 @@ async fn seed(app: &SqliteApp) -> Vec<(String, &'static str)> {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "changing carol's role");
     let refresh = json!({ "refresh_token": tokens["bob"]["refresh_token"] });
-    app.post("/api/v1/auth/refresh", None, refresh).await;
-    app.post(
+    post(app, "/api/v1/auth/refresh", None, refresh).await;
+    post(
+        app,
         "/api/v1/auth/logout",
         tokens["dave"]["access_token"].as_str(),
         json!({}),
@@ -114,7 +69,7 @@ async fn seed(app: &SqliteApp) -> Vec<(String, &'static str)> {
     .await;
     // Posting needs a verified address; the verification flow itself is tested elsewhere.
     sqlx::query("UPDATE users SET email_verified_at = created_at")
-        .execute(&app.db.pool)
+        .execute(&app.state.db.pool)
         .await
         .unwrap();
     let bob = tokens["bob"]["access_token"].as_str().unwrap();
@@ -246,10 +201,15 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         println!("skipped: set RAMPART_TEST_DATABASE_URL");
         return;
     };
-    let source_app = SqliteApp::start().await;
+    let mut source_app = spawn_app().await;
+    if source_app.state.db.backend != Backend::Sqlite {
+        println!("skipped: the source of this test is the SQLite default");
+        return;
+    }
     let users = seed(&source_app).await;
-    let source_dir = source_app.stop().await;
-    let source = format!("sqlite://{}", source_dir.path().join("rampart.db").display());
+    source_app.stop().await;
+    source_app.state.db.pool.close().await;
+    let source = format!("sqlite://{}", source_app.dir.path().join("rampart.db").display());
     let original = snapshot(&source).await;
     for table in TABLES {
         assert!(
