@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::{Argon2, PasswordVerifier};
+use std::cell::RefCell;
+
+use argon2::Block;
+use rampart::auth::password;
 use rampart::config::PostSettings;
 use rampart::media::image::{self, Limits};
 use serde::Serialize;
@@ -63,13 +66,15 @@ pub fn combined(runs: &[Rate]) -> Rate {
 }
 
 /// Argon2id verifications of `password` against `hash` (a PHC string that carries its parameters),
-/// done exactly as `rampart::auth::password::Hasher::verify` does them, without the HTTP around it.
+/// done exactly as `rampart::auth::password::Hasher::verify` does them (the same function, each thread
+/// reusing its working memory as the server's pool does), without the HTTP around it.
 pub fn argon2_verify(hash: &str, password: &str, threads: usize, duration: Duration) -> anyhow::Result<Rate> {
+    thread_local! {
+        static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    }
     let (hash, password) = (hash.to_owned(), password.to_owned());
     rate(threads, duration, move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
+        MEMORY.with_borrow_mut(|memory| password::verify_with(memory, password.as_bytes(), &hash))
     })
 }
 
