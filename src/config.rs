@@ -128,6 +128,8 @@ pub struct PostSettings {
     pub max_pixels: u64,
     /// Images decoded at once; each holds its pixels in memory.
     pub image_concurrency: usize,
+    /// Upload bodies held in memory at once, over all requests; further uploads wait for room.
+    pub upload_buffer_bytes: usize,
     /// Posts a user may create per hour.
     pub posts_per_hour: u32,
     /// Upload bytes a user may send per day.
@@ -364,6 +366,7 @@ impl Default for Settings {
                 max_dimension: 12_000,
                 max_pixels: 40_000_000,
                 image_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+                upload_buffer_bytes: 40 * 1024 * 1024,
                 posts_per_hour: 60,
                 bytes_per_day: 500 * 1024 * 1024,
                 require_verified_email: true,
@@ -435,6 +438,9 @@ impl Settings {
                     "http.cors_origins entry {origin:?} is not an exact origin like https://app.example.com"
                 ));
             }
+        }
+        if self.posts.upload_buffer_bytes < self.posts.upload_limit_bytes + 64 * 1024 {
+            problems.push("posts.upload_buffer_bytes must be at least posts.upload_limit_bytes + 64 KiB".to_owned());
         }
         if self.posts.upload_limit_bytes + 64 * 1024 > self.http.body_limit_bytes {
             problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());

@@ -92,6 +92,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     };
     let media = crate::media::storage::from_settings(&settings)?;
     let image_permits = Arc::new(tokio::sync::Semaphore::new(settings.posts.image_concurrency.max(1)));
+    let upload_budget = Arc::new(crate::posts::upload::Budget::new(settings.posts.upload_buffer_bytes));
     Ok(AppState {
         settings: Arc::new(settings),
         db,
@@ -101,6 +102,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         media,
         mailer: crate::mail::Mailer::new(),
         image_permits,
+        upload_budget,
     })
 }
 

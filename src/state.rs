@@ -23,4 +23,6 @@ pub struct AppState {
     pub mailer: crate::mail::Mailer,
     /// Bounds concurrent image decoding.
     pub image_permits: Arc<tokio::sync::Semaphore>,
+    /// Bounds the upload bodies held in memory.
+    pub upload_budget: Arc<crate::posts::upload::Budget>,
 }

@@ -67,7 +67,16 @@ async fn create_post(
         // Refuse early, before reading the body; a keyed retry must reach its replay even at quota.
         check_quota(&state, &user, 0).await?;
     }
-    let upload = upload::read(multipart, state.settings.posts.upload_limit_bytes).await?;
+    // Held until the answer: the body, then its decoded and re-encoded forms, are in memory till then.
+    let limit = state.settings.posts.upload_limit_bytes;
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let _memory = state
+        .upload_budget
+        .reserve(announced.map_or(limit + 64 * 1024, |n| n.min(limit + 64 * 1024)))
+        .await?;
+    let upload = upload::read(multipart, limit, announced).await?;
     let caption = Caption::parse(&upload.caption).map_err(|m| AppError::invalid("caption", m))?;
 
     let Some(key) = key else {
@@ -183,7 +192,7 @@ async fn sanitise(state: &AppState, bytes: bytes::Bytes) -> Result<Processed> {
         .acquire()
         .await
         .map_err(|e| anyhow::anyhow!("image permits closed: {e}"))?;
-    let result = tokio::task::spawn_blocking(move || image::process(&bytes, &limits))
+    let result = tokio::task::spawn_blocking(move || image::process(bytes, &limits))
         .await
         .map_err(|e| anyhow::anyhow!("image task failed: {e}"))?;
     result.map_err(|e| {

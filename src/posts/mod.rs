@@ -6,7 +6,7 @@
 
 mod create;
 mod read;
-mod upload;
+pub mod upload;
 pub mod views;
 mod write;
 

@@ -5,6 +5,7 @@ use axum::extract::Multipart;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::http::StatusCode;
 use bytes::{Bytes, BytesMut};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::AppError;
 
@@ -36,8 +37,57 @@ fn too_large(limit: usize) -> AppError {
     }
 }
 
-/// Reads the upload, refusing it as soon as the image passes `limit` bytes.
-pub async fn read(multipart: Result<Multipart, MultipartRejection>, limit: usize) -> Result<Upload, AppError> {
+/// The memory upload bodies may occupy at once, over all requests (`posts.upload_buffer_bytes`).
+///
+/// An upload reserves its size before its body is read and holds it until it is answered, so twenty
+/// parallel 10 MiB uploads hold at most this much, not 200 MiB: the rest wait, their bodies left in
+/// the kernel's socket buffers, where TCP flow control stalls their senders.
+pub struct Budget {
+    kib: std::sync::Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl Budget {
+    pub fn new(bytes: usize) -> Budget {
+        let total_kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX).max(1);
+        Budget {
+            kib: std::sync::Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Waits until `bytes` (at most the whole budget) are free and holds them until the permit drops.
+    pub async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, AppError> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib);
+        self.kib
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|e| anyhow::anyhow!("upload budget closed: {e}").into())
+    }
+}
+
+/// Appends `chunk`, growing `buf` to at most `limit` bytes of capacity: `BytesMut` alone doubles, so
+/// a 9.6 MiB image would sit in a 16 MiB buffer.
+fn append(buf: &mut BytesMut, chunk: &[u8], limit: usize) {
+    let needed = buf.len() + chunk.len();
+    if needed > buf.capacity() {
+        let mut grown = BytesMut::with_capacity((buf.capacity() * 2).max(needed).min(limit.max(needed)));
+        grown.extend_from_slice(buf);
+        *buf = grown;
+    }
+    buf.extend_from_slice(chunk);
+}
+
+/// Reads the upload, refusing it as soon as the image passes `limit` bytes. `expected` is the size
+/// the request announced (its `Content-Length`), used to size the buffer once.
+pub async fn read(
+    multipart: Result<Multipart, MultipartRejection>,
+    limit: usize,
+    expected: Option<usize>,
+) -> Result<Upload, AppError> {
     let mut multipart = multipart.map_err(|_| AppError::UnsupportedMediaType {
         code: "unsupported_media_type",
         detail: "Expected a `multipart/form-data` body with an `image` part.".into(),
@@ -53,12 +103,12 @@ pub async fn read(multipart: Result<Multipart, MultipartRejection>, limit: usize
                         detail: "Send exactly one `image` part.".into(),
                     });
                 }
-                let mut buf = BytesMut::new();
+                let mut buf = BytesMut::with_capacity(expected.unwrap_or(64 * 1024).min(limit));
                 while let Some(chunk) = field.chunk().await.map_err(broken)? {
                     if buf.len() + chunk.len() > limit {
                         return Err(too_large(limit));
                     }
-                    buf.extend_from_slice(&chunk);
+                    append(&mut buf, &chunk, limit);
                 }
                 image = Some(buf);
             }
