@@ -3,7 +3,9 @@
 //! Verification pins the algorithm to EdDSA and the key to ours (chosen by `kid`); any `jwk`, `jku`,
 //! `x5u` or `x5c` header is ignored because keys are never taken from the token.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -42,6 +44,41 @@ pub struct Keys {
     ttl_secs: u64,
     issuer: String,
     audience: String,
+    verified: VerifiedTokens,
+}
+
+/// Tokens whose signature and claims already passed, so a client sending the same token on every
+/// request pays for one Ed25519 verification instead of one per request (the signature check was the
+/// largest single cost of an authenticated read; see `bench/README.md`, "Fixes").
+///
+/// Only tokens that verified are kept, keyed by the whole token: a token differing in any byte is a
+/// miss and is verified in full. A hit still checks expiry. The session behind the token is *not*
+/// cached; it is read from the database on every request, so revocation stays immediate.
+#[derive(Default)]
+struct VerifiedTokens {
+    map: Mutex<HashMap<Box<str>, Arc<Claims>>>,
+}
+
+/// At ~0.5 KiB per token, at most ~5 MiB. When full, expired entries go; if none had, everything does.
+const VERIFIED_TOKENS_MAX: usize = 10_000;
+
+impl VerifiedTokens {
+    fn get(&self, token: &str, now: u64, leeway: u64) -> Option<Arc<Claims>> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let claims = map.get(token)?;
+        (now <= claims.exp.saturating_add(leeway)).then(|| claims.clone())
+    }
+
+    fn put(&self, token: &str, claims: Arc<Claims>, now: u64, leeway: u64) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= VERIFIED_TOKENS_MAX {
+            map.retain(|_, c| now <= c.exp.saturating_add(leeway));
+            if map.len() >= VERIFIED_TOKENS_MAX {
+                map.clear();
+            }
+        }
+        map.insert(token.into(), claims);
+    }
 }
 
 impl Keys {
@@ -86,6 +123,7 @@ impl Keys {
             ttl_secs: settings.access_ttl_secs,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -114,16 +152,22 @@ impl Keys {
     }
 
     /// Verifies signature, algorithm, type, key id, issuer, audience and expiry.
-    pub fn verify(&self, token: &str) -> Option<Claims> {
+    pub fn verify(&self, token: &str) -> Option<Arc<Claims>> {
         // A cheap shape check first: refresh tokens and junk never reach the parser.
         if token.len() > 4096 || token.bytes().filter(|b| *b == b'.').count() != 2 {
             return None;
+        }
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(claims) = self.verified.get(token, now, self.validation.leeway) {
+            return Some(claims);
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         if data.header.typ.as_deref() != Some(TOKEN_TYPE) || data.header.kid.as_deref() != Some(self.kid.as_str()) {
             return None;
         }
-        Some(data.claims)
+        let claims = Arc::new(data.claims);
+        self.verified.put(token, claims.clone(), now, self.validation.leeway);
+        Some(claims)
     }
 
     /// The public keys as a JWK set.
@@ -228,6 +272,49 @@ mod tests {
     fn a_token_from_another_key_is_refused() {
         let t = keys().issue("u1", "s1", Role::User).unwrap();
         assert!(keys().verify(&t).is_none());
+    }
+
+    #[test]
+    fn a_cached_token_still_refuses_any_changed_byte() {
+        let k = keys();
+        let t = k.issue("u1", "s1", Role::User).unwrap();
+        assert!(k.verify(&t).is_some());
+        assert_eq!(k.verified.map.lock().unwrap().len(), 1);
+        assert_eq!(k.verify(&t).unwrap().sid, "s1", "a hit returns the same claims");
+        let last = t.len() - 2;
+        for i in [10, t.find('.').unwrap() + 5, last] {
+            let mut bytes = t.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let forged = String::from_utf8(bytes).unwrap();
+            assert!(k.verify(&forged).is_none(), "byte {i} changed");
+        }
+        assert_eq!(k.verified.map.lock().unwrap().len(), 1, "failures are never cached");
+    }
+
+    #[test]
+    fn a_cached_token_expires_like_any_other_and_a_full_cache_drops_expired_entries_first() {
+        let cache = VerifiedTokens::default();
+        let claims = |exp| {
+            Arc::new(Claims {
+                iss: "i".into(),
+                aud: "a".into(),
+                sub: "u".into(),
+                sid: "s".into(),
+                role: Role::User,
+                iat: 0,
+                exp,
+                jti: "j".into(),
+            })
+        };
+        cache.put("old", claims(1_000), 1_000, 5);
+        assert!(cache.get("old", 1_005, 5).is_some());
+        assert!(cache.get("old", 1_006, 5).is_none(), "past exp + leeway");
+        for i in 1..VERIFIED_TOKENS_MAX {
+            cache.put(&format!("live-{i}"), claims(5_000), 1_000, 5);
+        }
+        cache.put("new", claims(5_000), 2_000, 5);
+        let map = cache.map.lock().unwrap();
+        assert!(!map.contains_key("old") && map.contains_key("new") && map.contains_key("live-1"));
     }
 
     #[cfg(unix)]
