@@ -8,6 +8,7 @@ pub mod email_tokens;
 pub mod idempotency;
 pub mod outbox;
 pub mod posts;
+pub mod reader;
 pub mod sessions;
 pub mod transfer;
 pub mod users;
@@ -32,6 +33,8 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The in-place read path for hot queries on a SQLite file (see `reader`).
+    pub reader: Option<std::sync::Arc<reader::Reader>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -78,7 +81,11 @@ impl Db {
             });
         }
         let pool = options.connect(url).await.context("connecting to the database")?;
-        Ok(Db { pool, backend })
+        let reader = match backend {
+            Backend::Sqlite => reader::Reader::for_url(url).map(std::sync::Arc::new),
+            Backend::Postgres => None,
+        };
+        Ok(Db { pool, backend, reader })
     }
 
     /// Applies pending migrations for this engine.

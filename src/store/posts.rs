@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Backend, Db};
+use super::{Backend, Db, reader};
 use crate::domain::now_ms;
 
 /// A post joined with its author, as the API shows it.
@@ -30,6 +30,30 @@ pub struct PostRow {
 }
 
 impl PostRow {
+    /// A row of `SELECT` read through the SQLite reader.
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
+        Ok(PostRow {
+            id: r.get("id")?,
+            author_id: r.get("author_id")?,
+            author_username: r.get("author_username")?,
+            author_display_name: r.get("author_display_name")?,
+            caption: r.get("caption")?,
+            tags: r.get("tags")?,
+            version: r.get("version")?,
+            created_at: r.get("created_at")?,
+            updated_at: r.get("updated_at")?,
+            image: r.get("image")?,
+            base_key: r.get("base_key")?,
+            width: r.get("width")?,
+            height: r.get("height")?,
+            bytes: r.get("bytes")?,
+            content_type: r.get("content_type")?,
+            sha256: r.get("sha256")?,
+            blurhash: r.get("blurhash")?,
+            author_disabled_at: r.get("author_disabled_at")?,
+        })
+    }
+
     pub fn tag_list(&self) -> Vec<String> {
         self.tags.split_whitespace().map(str::to_owned).collect()
     }
@@ -98,10 +122,19 @@ async fn insert_tags(conn: &mut sqlx::AnyConnection, post_id: &str, tags: &[Stri
 #[tracing::instrument(skip_all)]
 pub async fn find(db: &Db, id: &str) -> Result<Option<(PostRow, bool)>, sqlx::Error> {
     let sql = format!("{SELECT} WHERE p.id = $1");
-    let row = sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = match &db.reader {
+        Some(reader) => reader.with(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            reader::bind(&mut stmt, &[&id])?;
+            stmt.raw_query().next()?.map(PostRow::from_sqlite).transpose()
+        })?,
+        None => {
+            sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&db.pool)
+                .await?
+        }
+    };
     // One query: the author's state comes with the post.
     Ok(row.map(|row| {
         let active = row.author_disabled_at.is_none();
@@ -250,6 +283,26 @@ pub async fn feed(db: &Db, f: FeedFilter<'_>) -> Result<Vec<PostRow>, sqlx::Erro
         "{SELECT} WHERE {} ORDER BY p.id DESC LIMIT {limit}",
         clauses.join(" AND ")
     );
+    if let Some(reader) = &db.reader {
+        return reader.with(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let values: Vec<&dyn rusqlite::ToSql> = args
+                .iter()
+                .map(|a| match a {
+                    Arg::Text(t) => t as &dyn rusqlite::ToSql,
+                    Arg::Owned(t) => t,
+                    Arg::Int(i) => i,
+                })
+                .collect();
+            reader::bind(&mut stmt, &values)?;
+            let mut rows = stmt.raw_query();
+            let mut page = Vec::new();
+            while let Some(row) = rows.next()? {
+                page.push(PostRow::from_sqlite(row)?);
+            }
+            Ok(page)
+        });
+    }
     let mut q = sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql));
     for arg in args {
         q = match arg {

@@ -35,6 +35,22 @@ pub struct AuthRow {
 }
 
 impl AuthRow {
+    /// A row of `AUTH_SELECT` read through the SQLite reader.
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuthRow> {
+        Ok(AuthRow {
+            session_id: r.get("session_id")?,
+            user_id: r.get("user_id")?,
+            username: r.get("username")?,
+            role: r.get("role")?,
+            revoked_at: r.get("revoked_at")?,
+            idle_expires_at: r.get("idle_expires_at")?,
+            absolute_expires_at: r.get("absolute_expires_at")?,
+            disabled_at: r.get("disabled_at")?,
+            email_verified_at: r.get("email_verified_at")?,
+            csrf_hash: r.get("csrf_hash")?,
+        })
+    }
+
     /// Whether the session may still be used at `now`.
     pub fn is_live(&self, now: i64) -> bool {
         self.revoked_at.is_none()
@@ -91,7 +107,15 @@ pub async fn create(db: &Db, new: NewSession<'_>, refresh_hash: &str) -> Result<
 /// The session named by an access token, joined with its user's current state.
 #[tracing::instrument(skip_all)]
 pub async fn auth_lookup(db: &Db, session_id: &str) -> Result<Option<AuthRow>, sqlx::Error> {
-    sqlx::query_as::<_, AuthRow>(sqlx::AssertSqlSafe(format!("{AUTH_SELECT} WHERE s.id = $1")))
+    let sql = format!("{AUTH_SELECT} WHERE s.id = $1");
+    if let Some(reader) = &db.reader {
+        return reader.with(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            super::reader::bind(&mut stmt, &[&session_id])?;
+            stmt.raw_query().next()?.map(AuthRow::from_sqlite).transpose()
+        });
+    }
+    sqlx::query_as::<_, AuthRow>(sqlx::AssertSqlSafe(sql))
         .bind(session_id)
         .fetch_optional(&db.pool)
         .await
