@@ -626,6 +626,17 @@ mod tests {
     }
 
     #[test]
+    fn an_upload_buffer_smaller_than_one_upload_is_refused() {
+        let mut s = Settings::default();
+        s.posts.upload_limit_bytes = 50 * 1024 * 1024;
+        s.http.body_limit_bytes = 51 * 1024 * 1024;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("upload_buffer_bytes"), "{err}");
+        s.posts.upload_buffer_bytes = 50 * 1024 * 1024 + 64 * 1024;
+        s.validate().unwrap();
+    }
+
+    #[test]
     fn production_without_a_signing_key_is_refused() {
         let s = Settings {
             env: Environment::Production,

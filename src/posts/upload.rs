@@ -56,6 +56,11 @@ impl Budget {
         }
     }
 
+    /// Bytes not reserved right now.
+    pub fn available(&self) -> usize {
+        self.kib.available_permits() * 1024
+    }
+
     /// Waits until `bytes` (at most the whole budget) are free and holds them until the permit drops.
     pub async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, AppError> {
         let kib = u32::try_from(bytes.div_ceil(1024))

@@ -269,8 +269,12 @@ pub async fn feed(db: &Db, f: FeedFilter<'_>) -> Result<Vec<PostRow>, sqlx::Erro
         (Backend::Sqlite, Some(words)) => {
             let query = words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ");
             let n = next(Arg::Owned(query), &mut args);
+            // The unary `+` keeps SQLite from fetching every match by rowid and sorting them all by
+            // id before the LIMIT (8 ms for a word in a quarter of 10 000 posts); instead it walks
+            // posts newest first and tests each against the match list, stopping at the page size
+            // (0.4 ms). A rare word walks further, at worst the whole id index.
             clauses.push(format!(
-                "p.seq IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH {n})"
+                "+p.seq IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH {n})"
             ));
         }
         (Backend::Postgres, Some(words)) => {

@@ -679,6 +679,61 @@ async fn the_posts_routes_are_in_the_openapi_document() {
 }
 
 #[tokio::test]
+async fn upload_bodies_wait_for_the_memory_budget_instead_of_piling_up() {
+    let limit = 256 * 1024;
+    let app = spawn_app_with(|s| {
+        s.posts.upload_limit_bytes = limit;
+        s.posts.upload_buffer_bytes = limit + 64 * 1024;
+    })
+    .await;
+    let user = app.new_user().await;
+    // A is streamed without a Content-Length, so it reserves the whole budget; its end is held back.
+    let boundary = "budget-test-boundary";
+    let image = fixtures::jpeg(64, 48);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n\
+         Content-Type: image/jpeg\r\n\r\n"
+    );
+    tx.send(Ok(head.into_bytes())).await.unwrap();
+    tx.send(Ok(image[..100].to_vec())).await.unwrap();
+    let body = futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let a = app
+        .client
+        .post(app.url("/api/v1/posts"))
+        .bearer_auth(&user.access)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let a = tokio::spawn(a);
+    let budget = app.state.upload_budget.clone();
+    for _ in 0..500 {
+        if budget.available() == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(budget.available(), 0, "A holds the whole budget while its body arrives");
+
+    // B, small and complete, must wait for A: ten reads are answered while it does.
+    let b = app.upload(&user.access, fixtures::jpeg(20, 20), "b");
+    tokio::pin!(b);
+    for _ in 0..10 {
+        tokio::select! {
+            res = &mut b => panic!("B was answered while A held the budget: {}", res.status()),
+            res = app.get("/api/v1/posts?limit=1") => assert_eq!(res.status(), StatusCode::OK),
+        }
+    }
+    tx.send(Ok(image[100..].to_vec())).await.unwrap();
+    tx.send(Ok(format!("\r\n--{boundary}--\r\n").into_bytes())).await.unwrap();
+    drop(tx);
+    assert_eq!(a.await.unwrap().unwrap().status(), StatusCode::CREATED);
+    assert_eq!(b.await.status(), StatusCode::CREATED);
+    assert_eq!(budget.available(), limit + 64 * 1024, "every reservation is returned");
+}
+
+#[tokio::test]
 async fn a_flood_of_uploads_does_not_starve_reads() {
     // One decoder at a time, so uploads queue; reads must still be served while they wait.
     let app = spawn_app_with(|s| s.posts.image_concurrency = 1).await;
