@@ -21,7 +21,7 @@ use crate::auth::password::Hasher;
 use crate::auth::tokens::Keys;
 use crate::config::Settings;
 use crate::error::AppError;
-use crate::http::{middleware as mw, request_id, server};
+use crate::http::{middleware as mw, server};
 use crate::mail::transport::Transport;
 use crate::state::AppState;
 use crate::store::Db;
@@ -111,10 +111,7 @@ pub fn router(state: AppState) -> Router {
     let http = &state.settings.http;
     let (api, openapi) = crate::openapi::api_router(&state).split_for_parts();
     let layers = ServiceBuilder::new()
-        .layer(middleware::from_fn(request_id::assign))
-        .layer(middleware::from_fn(mw::access_log))
-        .layer(middleware::from_fn(mw::problem_fallback))
-        .layer(middleware::from_fn(mw::security_headers))
+        .layer(middleware::from_fn(mw::edge))
         .layer(cors(&state.settings))
         .layer(CatchPanicLayer::custom(mw::panic_response))
         .layer(TimeoutLayer::with_status_code(

@@ -1,6 +1,10 @@
-//! Middleware applied to every response: security headers, access logging, and the mapper that turns
-//! any error response not produced by [`AppError`] (axum's 404/405, body limits, timeouts) into
-//! problem+json.
+//! The edge middleware every request passes: its request id, and on the way out security headers, the
+//! mapper that turns any error response not produced by [`AppError`] (axum's 404/405, body limits,
+//! timeouts) into problem+json, and the access log.
+//!
+//! These are steps of one middleware rather than four layers: each `from_fn` layer boxes a future and
+//! clones the rest of the stack (CORS configuration included) on every request, which cost more than
+//! the steps themselves on a cheap read (`bench/README.md`, "Fixes").
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -8,12 +12,38 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::request_id;
 use crate::error::{InternalCause, ProblemMarker, problem_response};
 
-/// Adds the headers every response carries.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// Middleware: assigns the request id and runs the request inside its scope and span; the steps on
+/// the way out run innermost first, as the separate layers did.
+pub async fn edge(req: Request, next: Next) -> Response {
+    let id = request_id::from_request(&req);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let header = HeaderValue::from_str(&id).ok();
     let is_api = req.uri().path().starts_with("/api/");
-    let mut res = next.run(req).await;
+    let work = async move {
+        let started = std::time::Instant::now();
+        let mut res = next.run(req).await;
+        security_headers(&mut res, is_api);
+        let res = problem_fallback(res);
+        access_log(&res, started);
+        res
+    };
+    let mut res = request_id::scope(id, tracing::Instrument::instrument(work, span)).await;
+    if let Some(h) = header {
+        res.headers_mut().insert(request_id::HEADER, h);
+    }
+    res
+}
+
+/// Adds the headers every response carries.
+fn security_headers(res: &mut Response, is_api: bool) {
     let h = res.headers_mut();
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -24,13 +54,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         // API answers carry tokens and personal data: no shared or browser caching.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    res
 }
 
 /// Logs one line per request and the internal cause of any 5xx, inside the request span.
-pub async fn access_log(req: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let res = next.run(req).await;
+fn access_log(res: &Response, started: std::time::Instant) {
     let status = res.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(InternalCause(cause)) = res.extensions().get::<InternalCause>() {
@@ -40,13 +67,11 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     } else {
         tracing::info!(status, elapsed_ms = ms, "request served");
     }
-    res
 }
 
 /// Rewrites error responses produced outside our handlers into problem+json, keeping their headers
 /// (for example `Allow` on a 405).
-pub async fn problem_fallback(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+fn problem_fallback(res: Response) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) || res.extensions().get::<ProblemMarker>().is_some() {
         return res;

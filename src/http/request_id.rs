@@ -4,9 +4,6 @@
 //! without threading it through every function.
 
 use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -27,29 +24,19 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Middleware: assign the id, run the request inside its scope, echo it on the response.
-pub async fn assign(req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
+/// The id for a request: its own `x-request-id` when acceptable, else a fresh UUIDv7.
+pub fn from_request(req: &Request) -> String {
+    req.headers()
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        path = %req.uri().path(),
-    );
-    let header = HeaderValue::from_str(&id).ok();
-    let mut res = REQUEST_ID
-        .scope(id, tracing::Instrument::instrument(next.run(req), span))
-        .await;
-    if let Some(h) = header {
-        res.headers_mut().insert(HEADER, h);
-    }
-    res
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// Runs `work` with `id` as the current request id.
+pub async fn scope<F: std::future::Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
 }
 
 #[cfg(test)]

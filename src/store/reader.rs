@@ -94,6 +94,14 @@ pub fn bind(stmt: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<(
     Ok(())
 }
 
+/// Column `index` of a row, which debug builds (the tests) check is named `name`: reading by position
+/// skips the name lookup, a string comparison per column per row, and the check keeps the position
+/// honest when a `SELECT` changes.
+pub fn column<T: rusqlite::types::FromSql>(row: &rusqlite::Row<'_>, index: usize, name: &str) -> rusqlite::Result<T> {
+    debug_assert_eq!(row.as_ref().column_name(index).ok(), Some(name), "column {index}");
+    row.get(index)
+}
+
 /// SQLite's busy and locked results mean "try again shortly" (a 503); anything else is a bug.
 fn to_sqlx(err: rusqlite::Error) -> sqlx::Error {
     match err.sqlite_error_code() {

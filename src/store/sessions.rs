@@ -38,16 +38,16 @@ impl AuthRow {
     /// A row of `AUTH_SELECT` read through the SQLite reader.
     fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuthRow> {
         Ok(AuthRow {
-            session_id: r.get("session_id")?,
-            user_id: r.get("user_id")?,
-            username: r.get("username")?,
-            role: r.get("role")?,
-            revoked_at: r.get("revoked_at")?,
-            idle_expires_at: r.get("idle_expires_at")?,
-            absolute_expires_at: r.get("absolute_expires_at")?,
-            disabled_at: r.get("disabled_at")?,
-            email_verified_at: r.get("email_verified_at")?,
-            csrf_hash: r.get("csrf_hash")?,
+            session_id: super::reader::column(r, 0, "session_id")?,
+            user_id: super::reader::column(r, 1, "user_id")?,
+            username: super::reader::column(r, 2, "username")?,
+            role: super::reader::column(r, 3, "role")?,
+            revoked_at: super::reader::column(r, 4, "revoked_at")?,
+            idle_expires_at: super::reader::column(r, 5, "idle_expires_at")?,
+            absolute_expires_at: super::reader::column(r, 6, "absolute_expires_at")?,
+            disabled_at: super::reader::column(r, 7, "disabled_at")?,
+            email_verified_at: super::reader::column(r, 8, "email_verified_at")?,
+            csrf_hash: super::reader::column(r, 9, "csrf_hash")?,
         })
     }
 
