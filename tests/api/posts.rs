@@ -726,7 +726,9 @@ async fn upload_bodies_wait_for_the_memory_budget_instead_of_piling_up() {
         }
     }
     tx.send(Ok(image[100..].to_vec())).await.unwrap();
-    tx.send(Ok(format!("\r\n--{boundary}--\r\n").into_bytes())).await.unwrap();
+    tx.send(Ok(format!("\r\n--{boundary}--\r\n").into_bytes()))
+        .await
+        .unwrap();
     drop(tx);
     assert_eq!(a.await.unwrap().unwrap().status(), StatusCode::CREATED);
     assert_eq!(b.await.status(), StatusCode::CREATED);
