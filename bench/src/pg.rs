@@ -40,3 +40,47 @@ impl PgDatabase {
         Ok(())
     }
 }
+
+/// Transactions per second of pgbench running the query behind `GET /api/v1/posts/{id}` (the join
+/// `store::posts::find` makes) with `clients` connections for `duration`, or `None` (with a note)
+/// when pgbench is missing or fails: it is a reference, not a scenario.
+pub async fn pgbench_lookup(
+    url: &str,
+    post_id: &str,
+    clients: u32,
+    duration: std::time::Duration,
+    work: &std::path::Path,
+) -> Option<f64> {
+    eprintln!("   pgbench: the post lookup alone, {clients} clients");
+    let script = work.join("pgbench-lookup.sql");
+    // Seeded ids are UUIDs: nothing in them needs quoting beyond the quotes.
+    let sql = format!(
+        "SELECT p.id, p.caption, p.image, u.username, u.disabled_at FROM posts p \
+         JOIN users u ON u.id = p.author_id WHERE p.id = '{post_id}';\n"
+    );
+    if let Err(e) = std::fs::write(&script, sql) {
+        eprintln!("   pgbench skipped: {e}");
+        return None;
+    }
+    let output = tokio::process::Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-j", "2", "-c", &clients.to_string()])
+        .args(["-T", &duration.as_secs().max(1).to_string(), "-f"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .await;
+    let text = match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => {
+            eprintln!("   pgbench failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            return None;
+        }
+        Err(e) => {
+            eprintln!("   pgbench skipped (not installed?): {e}");
+            return None;
+        }
+    };
+    // "tps = 23456.789012 (without initial connection time)"
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("tps = ")?.split_whitespace().next()?.parse().ok())
+}

@@ -79,6 +79,9 @@ pub struct BackendReport {
     /// `media::image::process` on the upload image, threads = `posts.image_concurrency`; measured
     /// before and after (g).
     pub pipeline: [Rate; 2],
+    /// PostgreSQL only: pgbench running the post-by-id query alone, transactions per second, with as
+    /// many clients as (b) has connections.
+    pub pg_floor: Option<f64>,
     /// Run on a freshly started process after the scenarios.
     pub memory: Option<MemoryCheck>,
     pub budget: Vec<BudgetLine>,
@@ -357,6 +360,12 @@ pub fn markdown(r: &Report) -> String {
             pipeline[1].per_sec,
             pipeline[0].threads
         );
+        if let Some(tps) = b.pg_floor {
+            let _ = writeln!(
+                md,
+                "pgbench, same run, the post-by-id query alone (same connections as (b)): {tps:.0} transactions/s.\n"
+            );
+        }
         if let Some(mem) = &b.memory {
             let _ = writeln!(
                 md,

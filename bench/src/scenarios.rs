@@ -203,6 +203,23 @@ async fn scenarios(
             .ceiling(ceiling, &body_file, Script::Paths, conns, posts_data())
             .await?,
     );
+    // (s) Rampart's own HTTP stack and middleware with no handler work, and on PostgreSQL the post
+    // lookup alone from pgbench: the floors under (b), which say how much of the gap to (a) is the
+    // stack, and how much the database round trip.
+    let (id, name) = ("s", "GET /healthz: the middleware stack alone");
+    let env = vec![(
+        "BENCH_DATA",
+        write_lines(&file("healthz.txt"), vec!["/healthz".to_owned()])?,
+    )];
+    results.push(runner.rampart((id, name), Script::Paths, conns, env, Warm::Up).await?);
+    let pg_floor = match postgres {
+        Some(url) => {
+            quiet.settle().await;
+            crate::pg::pgbench_lookup(url, &seeded.post_ids[0], conns, p.duration, work).await
+        }
+        None => None,
+    };
+
     let (id, name) = ("b", "GET /posts/{id} anonymous");
     results.push(
         runner
@@ -354,6 +371,7 @@ async fn scenarios(
         scenarios: results,
         argon2,
         pipeline,
+        pg_floor,
         memory: None,
         budget: Vec::new(),
     };

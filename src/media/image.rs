@@ -769,7 +769,7 @@ mod tests {
         };
 
         assert_eq!(
-            process(&jpeg(20, 20), &limits),
+            process(jpeg(20, 20), &limits),
             Err(ImageError::TooLarge { width: 20, height: 20 })
         );
     }
@@ -809,7 +809,7 @@ mod tests {
 
     #[test]
     fn an_empty_upload_is_refused_as_empty() {
-        assert_eq!(process(&[], &Limits::default()), Err(ImageError::Empty));
+        assert_eq!(process([], &Limits::default()), Err(ImageError::Empty));
         assert_eq!(sniff(&[]), Err(ImageError::Empty));
     }
 
