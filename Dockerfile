@@ -9,6 +9,8 @@ WORKDIR /src
 # Dependencies first, against stub sources: this layer is rebuilt only when Cargo.toml or
 # Cargo.lock change, not on every source edit.
 COPY Cargo.toml Cargo.lock ./
+# Build settings (SQLite compile flags) apply to the dependency layer too.
+COPY .cargo ./.cargo
 RUN mkdir -p src tests/api \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs tests/api/main.rs \
