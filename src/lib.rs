@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod housekeeping;
 pub mod http;
 pub mod mail;
 pub mod media;

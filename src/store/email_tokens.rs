@@ -80,3 +80,13 @@ pub async fn consume(db: &Db, hash: &str, purpose: Purpose) -> Result<Option<(St
     .fetch_optional(&db.pool)
     .await
 }
+
+/// Deletes tokens that expired before `expired_before`, used or not.
+#[tracing::instrument(skip_all)]
+pub async fn prune_expired(db: &Db, expired_before: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM email_tokens WHERE expires_at < $1")
+        .bind(expired_before)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -93,3 +93,13 @@ pub async fn release(db: &Db, user_id: &str, key: &str) -> Result<(), sqlx::Erro
         .await?;
     Ok(())
 }
+
+/// Forgets keys created before `created_before`: a retry with such a key is a new request.
+#[tracing::instrument(skip_all)]
+pub async fn prune(db: &Db, created_before: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(created_before)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}

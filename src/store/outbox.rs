@@ -149,3 +149,13 @@ pub async fn delete_pending_for(db: &Db, address: &str) -> Result<u64, sqlx::Err
             .rows_affected(),
     )
 }
+
+/// Deletes mail sent before `sent_before`; unsent mail is never pruned.
+#[tracing::instrument(skip_all)]
+pub async fn prune_sent(db: &Db, sent_before: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
+        .bind(sent_before)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -8,6 +8,7 @@ mod admin;
 mod cli;
 mod edge;
 mod fixtures;
+mod housekeeping;
 mod limits;
 mod mail;
 mod migrate_data;

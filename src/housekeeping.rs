@@ -1,0 +1,55 @@
+//! Deletes rows that have served their purpose, so that tables stop growing and sent mail, whose
+//! bodies held single-use links and addresses, does not stay in the database for good.
+//!
+//! Every instance runs a pass a minute after start and then hourly. Each pass is three `DELETE`s by age, so
+//! instances running them at once only find less to delete.
+
+use std::time::Duration;
+
+use crate::domain::now_ms;
+use crate::state::AppState;
+use crate::store::{self, Db};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// Sent mail is kept a week, for questions about delivery; unsent mail is never pruned.
+pub const SENT_MAIL_KEPT_MS: i64 = 7 * DAY_MS;
+/// Email tokens are kept a day past their expiry; after that a link is unknown rather than expired,
+/// which answers the same.
+pub const EXPIRED_TOKENS_KEPT_MS: i64 = DAY_MS;
+/// Idempotency keys are remembered for 24 hours; a retry after that is a new request.
+pub const IDEMPOTENCY_KEYS_KEPT_MS: i64 = DAY_MS;
+const EVERY: Duration = Duration::from_secs(3600);
+const FIRST_AFTER: Duration = Duration::from_secs(60);
+
+/// Rows one pass deleted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sent_mail: u64,
+    pub email_tokens: u64,
+    pub idempotency_keys: u64,
+}
+
+/// One pass, as of `now` (Unix milliseconds).
+pub async fn run_once(db: &Db, now: i64) -> Result<Pruned, sqlx::Error> {
+    Ok(Pruned {
+        sent_mail: store::outbox::prune_sent(db, now - SENT_MAIL_KEPT_MS).await?,
+        email_tokens: store::email_tokens::prune_expired(db, now - EXPIRED_TOKENS_KEPT_MS).await?,
+        idempotency_keys: store::idempotency::prune(db, now - IDEMPOTENCY_KEYS_KEPT_MS).await?,
+    })
+}
+
+/// Runs a pass a minute after start (not at once: a restart loop should not add work) and then
+/// every hour, until the task is aborted. A failed pass (the database down)
+/// is logged and tried again at the next hour.
+pub async fn run(state: AppState) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + FIRST_AFTER, EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match run_once(&state.db, now_ms()).await {
+            Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "housekeeping pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "housekeeping pass failed"),
+        }
+    }
+}
