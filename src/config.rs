@@ -117,6 +117,9 @@ pub struct ImageKitSettings {
     pub folder: String,
 }
 
+/// What multipart framing (boundaries, part headers, the caption) may add to an upload's image.
+pub const MULTIPART_FRAMING_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostSettings {
@@ -136,6 +139,13 @@ pub struct PostSettings {
     pub bytes_per_day: u64,
     /// Only accounts with a verified email address may post.
     pub require_verified_email: bool,
+}
+
+impl PostSettings {
+    /// The largest upload request body: the image limit plus multipart framing.
+    pub fn upload_body_limit(&self) -> usize {
+        self.upload_limit_bytes + MULTIPART_FRAMING_BYTES
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -439,10 +449,10 @@ impl Settings {
                 ));
             }
         }
-        if self.posts.upload_buffer_bytes < self.posts.upload_limit_bytes + 64 * 1024 {
+        if self.posts.upload_buffer_bytes < self.posts.upload_body_limit() {
             problems.push("posts.upload_buffer_bytes must be at least posts.upload_limit_bytes + 64 KiB".to_owned());
         }
-        if self.posts.upload_limit_bytes + 64 * 1024 > self.http.body_limit_bytes {
+        if self.posts.upload_body_limit() > self.http.body_limit_bytes {
             problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());
         }
         if self.storage.timeout_ms == 0 || self.database.acquire_timeout_ms == 0 {

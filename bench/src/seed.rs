@@ -143,8 +143,8 @@ pub async fn seed(settings: &Settings, users: usize, posts: usize, photos: &[Vec
     }
     let users: Vec<SeedUser> = seeded_users
         .into_iter()
-        .map(|u| u.expect("every user seeded"))
-        .collect();
+        .collect::<Option<_>>()
+        .context("a seeded user is missing")?;
 
     let limits = Limits::default();
     let processed: Vec<Processed> = photos

@@ -22,8 +22,7 @@ use crate::state::AppState;
 use crate::store::{self, idempotency::Claim};
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    // Multipart framing adds a little to the image itself.
-    let body_limit = state.settings.posts.upload_limit_bytes + 64 * 1024;
+    let body_limit = state.settings.posts.upload_body_limit();
     OpenApiRouter::new()
         .routes(routes!(create_post))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -74,7 +73,11 @@ async fn create_post(
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let _memory = state
         .upload_budget
-        .reserve(announced.map_or(limit + 64 * 1024, |n| n.min(limit + 64 * 1024)))
+        .reserve(
+            announced
+                .unwrap_or(usize::MAX)
+                .min(state.settings.posts.upload_body_limit()),
+        )
         .await?;
     let upload = upload::read(multipart, limit, announced).await?;
     let caption = Caption::parse(&upload.caption).map_err(|m| AppError::invalid("caption", m))?;

@@ -123,11 +123,7 @@ async fn insert_tags(conn: &mut sqlx::AnyConnection, post_id: &str, tags: &[Stri
 pub async fn find(db: &Db, id: &str) -> Result<Option<(PostRow, bool)>, sqlx::Error> {
     let sql = format!("{SELECT} WHERE p.id = $1");
     let row = match &db.reader {
-        Some(reader) => reader.with(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            reader::bind(&mut stmt, &[&id])?;
-            stmt.raw_query().next()?.map(PostRow::from_sqlite).transpose()
-        })?,
+        Some(reader) => reader.query_opt(&sql, &[&id], PostRow::from_sqlite)?,
         None => {
             sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql))
                 .bind(id)
@@ -292,24 +288,15 @@ pub async fn feed(db: &Db, f: FeedFilter<'_>) -> Result<Vec<PostRow>, sqlx::Erro
         f.limit
     );
     if let Some(reader) = &db.reader {
-        return reader.with(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let values: Vec<&dyn rusqlite::ToSql> = args
-                .iter()
-                .map(|a| match a {
-                    Arg::Text(t) => t as &dyn rusqlite::ToSql,
-                    Arg::Owned(t) => t,
-                    Arg::Int(i) => i,
-                })
-                .collect();
-            reader::bind(&mut stmt, &values)?;
-            let mut rows = stmt.raw_query();
-            let mut page = Vec::new();
-            while let Some(row) = rows.next()? {
-                page.push(PostRow::from_sqlite(row)?);
-            }
-            Ok(page)
-        });
+        let values: Vec<&dyn rusqlite::ToSql> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Text(t) => t as &dyn rusqlite::ToSql,
+                Arg::Owned(t) => t,
+                Arg::Int(i) => i,
+            })
+            .collect();
+        return reader.query_all(&sql, &values, PostRow::from_sqlite);
     }
     let mut q = sqlx::query_as::<_, PostRow>(sqlx::AssertSqlSafe(sql));
     for arg in args {

@@ -76,6 +76,39 @@ impl Reader {
         }
         result
     }
+
+    /// The first row of `sql` (cached statement, `$n` placeholders), mapped by `row`.
+    pub fn query_opt<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            bind(&mut stmt, args)?;
+            stmt.raw_query().next()?.map(row).transpose()
+        })
+    }
+
+    /// Every row of `sql` (cached statement, `$n` placeholders), mapped by `row`.
+    pub fn query_all<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            bind(&mut stmt, args)?;
+            let mut rows = stmt.raw_query();
+            let mut all = Vec::new();
+            while let Some(r) = rows.next()? {
+                all.push(row(r)?);
+            }
+            Ok(all)
+        })
+    }
 }
 
 /// Binds `args` to a statement written with `$n` placeholders, by name: SQLite numbers `$n`

@@ -109,11 +109,7 @@ pub async fn create(db: &Db, new: NewSession<'_>, refresh_hash: &str) -> Result<
 pub async fn auth_lookup(db: &Db, session_id: &str) -> Result<Option<AuthRow>, sqlx::Error> {
     let sql = format!("{AUTH_SELECT} WHERE s.id = $1");
     if let Some(reader) = &db.reader {
-        return reader.with(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            super::reader::bind(&mut stmt, &[&session_id])?;
-            stmt.raw_query().next()?.map(AuthRow::from_sqlite).transpose()
-        });
+        return reader.query_opt(&sql, &[&session_id], AuthRow::from_sqlite);
     }
     sqlx::query_as::<_, AuthRow>(sqlx::AssertSqlSafe(sql))
         .bind(session_id)
