@@ -221,6 +221,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for id in &report.missing {
                 println!("  missing {id}");
             }
+            println!("posts with unreadable storage records (left as they are): {}", report.unreadable.len());
+            for id in &report.unreadable {
+                println!("  unreadable {id}");
+            }
             println!("recent objects left alone: {}", report.recent);
             if report.other_driver > 0 {
                 println!("posts stored by another driver, not checked: {}", report.other_driver);
@@ -253,8 +257,8 @@ async fn migrate_data(settings: &Settings, from: &str, to: &str, force: bool) ->
         println!("{table}: {rows} rows");
     }
     println!("copied {} rows; row counts match", summary.total());
-    source.pool.close().await;
-    target.pool.close().await;
+    source.close().await;
+    target.close().await;
     Ok(())
 }
 
@@ -287,7 +291,7 @@ async fn create_admin(settings: Settings, email: &str, username: &str, from_stdi
     match store::users::insert(&state.db, new).await {
         Ok(user) => {
             // The operator typed the address; there is nobody to send a verification link to yet.
-            store::users::mark_email_verified(&state.db, &user.id, &user.email).await?;
+            store::users::mark_email_verified(&state.db, user.id, &user.email).await?;
             println!("created admin {} ({})", user.username, user.id);
             Ok(())
         }

@@ -212,28 +212,20 @@ impl IntoResponse for AppError {
 #[derive(Clone)]
 pub struct InternalCause(pub String);
 
-impl From<sqlx::Error> for AppError {
-    fn from(err: sqlx::Error) -> Self {
-        if is_outage(&err) {
-            tracing::warn!(error = %err, "database unavailable");
-            return AppError::Unavailable("The database");
+impl From<crate::store::Error> for AppError {
+    fn from(err: crate::store::Error) -> Self {
+        use crate::store::Error;
+        match err {
+            Error::Unavailable(why) => {
+                tracing::warn!(error = %why, "database unavailable");
+                AppError::Unavailable("The database")
+            }
+            // Stored data this code cannot read: logged, and the request refused rather than guessed at.
+            Error::Decode { column, detail } => {
+                tracing::error!(column, detail, "undecodable value in the database");
+                AppError::Internal(anyhow::anyhow!("undecodable value in column {column}: {detail}"))
+            }
+            other => AppError::Internal(anyhow::Error::new(other).context("database query")),
         }
-        AppError::Internal(anyhow::Error::new(err).context("database query"))
-    }
-}
-
-/// Errors that mean "the database is not reachable right now" rather than "this query is wrong":
-/// they become a 503 with `Retry-After`, and the pool reconnects once the server is back.
-fn is_outage(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => {
-            // PostgreSQL classes 08 (connection exception), 57P (operator intervention: shutdown,
-            // cannot connect now) and 53 (insufficient resources); SQLite's BUSY/LOCKED after the
-            // busy timeout.
-            let code = db.code().unwrap_or_default();
-            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "5" || code == "6"
-        }
-        _ => false,
     }
 }

@@ -6,18 +6,19 @@
 
 use std::time::Duration;
 
-use crate::domain::now_ms;
+use time::OffsetDateTime;
+
+use crate::domain::now;
 use crate::state::AppState;
 use crate::store::{self, Db};
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Sent mail is kept a week, for questions about delivery; unsent mail is never pruned.
-pub const SENT_MAIL_KEPT_MS: i64 = 7 * DAY_MS;
+pub const SENT_MAIL_KEPT: time::Duration = time::Duration::weeks(1);
 /// Email tokens are kept a day past their expiry; after that a link is unknown rather than expired,
 /// which answers the same.
-pub const EXPIRED_TOKENS_KEPT_MS: i64 = DAY_MS;
+pub const EXPIRED_TOKENS_KEPT: time::Duration = time::Duration::DAY;
 /// Idempotency keys are remembered for 24 hours; a retry after that is a new request.
-pub const IDEMPOTENCY_KEYS_KEPT_MS: i64 = DAY_MS;
+pub const IDEMPOTENCY_KEYS_KEPT: time::Duration = time::Duration::DAY;
 const EVERY: Duration = Duration::from_secs(3600);
 const FIRST_AFTER: Duration = Duration::from_secs(60);
 
@@ -29,12 +30,12 @@ pub struct Pruned {
     pub idempotency_keys: u64,
 }
 
-/// One pass, as of `now` (Unix milliseconds).
-pub async fn run_once(db: &Db, now: i64) -> Result<Pruned, sqlx::Error> {
+/// One pass, as of `now`.
+pub async fn run_once(db: &Db, now: OffsetDateTime) -> Result<Pruned, store::Error> {
     Ok(Pruned {
-        sent_mail: store::outbox::prune_sent(db, now - SENT_MAIL_KEPT_MS).await?,
-        email_tokens: store::email_tokens::prune_expired(db, now - EXPIRED_TOKENS_KEPT_MS).await?,
-        idempotency_keys: store::idempotency::prune(db, now - IDEMPOTENCY_KEYS_KEPT_MS).await?,
+        sent_mail: store::outbox::prune_sent(db, now - SENT_MAIL_KEPT).await?,
+        email_tokens: store::email_tokens::prune_expired(db, now - EXPIRED_TOKENS_KEPT).await?,
+        idempotency_keys: store::idempotency::prune(db, now - IDEMPOTENCY_KEYS_KEPT).await?,
     })
 }
 
@@ -46,7 +47,7 @@ pub async fn run(state: AppState) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match run_once(&state.db, now_ms()).await {
+        match run_once(&state.db, now()).await {
             Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "housekeeping pass"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "housekeeping pass failed"),

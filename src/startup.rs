@@ -75,7 +75,7 @@ impl Application {
         housekeeping.abort();
         sender.stop().await;
         served?;
-        self.state.db.pool.close().await;
+        self.state.db.close().await;
         Ok(())
     }
 }

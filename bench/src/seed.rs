@@ -121,13 +121,13 @@ pub async fn seed(settings: &Settings, users: usize, posts: usize, photos: &[Vec
                 .await
                 .map_err(|e| anyhow::anyhow!("inserting user {name}: {e}"))?;
             // Posting needs a verified address; seeded accounts are established ones.
-            store::users::mark_email_verified(&db, &row.id, &email)
+            store::users::mark_email_verified(&db, row.id, &email)
                 .await
                 .context("verifying a seeded address")?;
             anyhow::Ok((
                 i,
                 SeedUser {
-                    id: row.id,
+                    id: row.id.to_string(),
                     username: name,
                 },
             ))
@@ -158,7 +158,7 @@ pub async fn seed(settings: &Settings, users: usize, posts: usize, photos: &[Vec
     let mut set = JoinSet::new();
     for i in 0..posts {
         let author = i % users.len();
-        let author_id = users[author].id.clone();
+        let author_id: uuid::Uuid = users[author].id.parse().context("a seeded user id")?;
         let (db, media, processed) = (db.clone(), media.clone(), processed.clone());
         // Ids are minted here, in order, so that the seeded feed has a stable order.
         let id = store::new_id();
@@ -176,14 +176,12 @@ pub async fn seed(settings: &Settings, users: usize, posts: usize, photos: &[Vec
                     },
                 )
                 .await?;
-            let image_json = serde_json::to_string(&stored)?;
             let new = store::posts::NewPost {
-                id: &id,
-                author_id: &author_id,
+                id,
+                author_id,
                 caption: caption.as_str(),
                 tags: caption.tags(),
-                image_json: &image_json,
-                base_key: &base_key,
+                image: &stored,
                 width: i64::from(p.original.width),
                 height: i64::from(p.original.height),
                 bytes: p.original.bytes.len() as i64,
@@ -191,8 +189,10 @@ pub async fn seed(settings: &Settings, users: usize, posts: usize, photos: &[Vec
                 sha256: &p.sha256,
                 blurhash: &p.blurhash,
             };
-            store::posts::insert(&db, new).await.context("inserting a post")?;
-            anyhow::Ok((i, author, id))
+            let mut tx = db.begin().await?;
+            store::posts::insert(&mut tx, new).await.context("inserting a post")?;
+            tx.commit().await?;
+            anyhow::Ok((i, author, id.to_string()))
         });
         if set.len() >= 16 {
             let (i, author, id) = set.join_next().await.context("post task")???;
@@ -205,16 +205,14 @@ pub async fn seed(settings: &Settings, users: usize, posts: usize, photos: &[Vec
         post_ids[i] = id.clone();
         posts_of[author].push(id);
     }
-    if db.backend == Backend::Postgres {
+    if db.backend() == Backend::Postgres {
         // On a live server autovacuum keeps the planner's statistics current as rows arrive; a bulk
         // load is measured before it has run, and the plans without statistics are far worse.
         // SQLite is left as Rampart leaves it in production: it never runs ANALYZE there.
-        sqlx::query("ANALYZE")
-            .execute(&db.pool)
-            .await
-            .context("ANALYZE after seeding")?;
+        use rampart::store::Exec;
+        (&db).execute("ANALYZE", &[]).await.context("ANALYZE after seeding")?;
     }
-    db.pool.close().await;
+    db.close().await;
     Ok(Seeded {
         users,
         post_ids,

@@ -14,7 +14,6 @@ use crate::domain::password::normalise_attempt;
 use crate::domain::rfc3339;
 use crate::error::{AppError, Problem, Result};
 use crate::http::extract::AppJson;
-use crate::media::storage::StoredImage;
 use crate::posts::views::{PostView, post_view};
 use crate::state::AppState;
 use crate::store;
@@ -27,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, ToSchema)]
 struct ExportedSession {
-    id: String,
+    id: uuid::Uuid,
     created_at: String,
     last_used_at: String,
     ip: Option<String>,
@@ -57,13 +56,13 @@ struct Export {
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = Export), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result<Json<Export>> {
-    let row = store::users::find_by_id(&state.db, &user.user_id)
+    let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or(AppError::NotFound {
             code: "user_not_found",
             detail: "No such user.",
         })?;
-    let sessions = store::sessions::list_live(&state.db, &user.user_id)
+    let sessions = store::sessions::list_live(&state.db, user.user_id)
         .await?
         .into_iter()
         .map(|s| ExportedSession {
@@ -75,12 +74,12 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
         })
         .collect();
     let mut posts = Vec::new();
-    for post in store::posts::by_author(&state.db, &user.user_id).await? {
+    for post in store::posts::by_author(&state.db, user.user_id).await? {
         posts.push(post_view(state.media.as_ref(), &post).await?);
     }
     let filter = store::audit::ListFilter {
         kind: None,
-        user_id: Some(&user.user_id),
+        user_id: Some(user.user_id),
         before_id: None,
         limit: 10_000,
     };
@@ -99,7 +98,7 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
         sessions,
         posts,
         events,
-        exported_at: rfc3339(crate::domain::now_ms()),
+        exported_at: rfc3339(crate::domain::now()),
     }))
 }
 
@@ -124,7 +123,7 @@ async fn delete_account(
     let rate = state.settings.limits.login_failures_per_account_ip;
     let key = format!("pwchange:{}", user.user_id);
     state.limiter.hit(&key, rate).await?;
-    let row = store::users::find_by_id(&state.db, &user.user_id)
+    let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or(AppError::NotFound {
             code: "user_not_found",
@@ -140,25 +139,33 @@ async fn delete_account(
             detail: "The password is incorrect.",
         });
     }
-    if row.role() == crate::domain::Role::Admin && store::users::active_admins_except(&state.db, &row.id).await? == 0 {
+    // The last-admin rule, the deletion and the mail cleanup in one transaction: two admins deleting
+    // themselves at once cannot both pass the rule.
+    let mut tx = store::users::begin_admin_change(&state.db).await?;
+    let current = store::users::find_by_id(&mut tx, user.user_id).await?.ok_or(AppError::NotFound {
+        code: "user_not_found",
+        detail: "No such user.",
+    })?;
+    if store::users::removes_last_admin(&mut tx, &current, false).await? {
         return Err(AppError::Conflict {
             code: "last_admin",
             detail: "The last active admin cannot delete their account.",
             field: None,
         });
     }
-    let images = store::posts::images_of_author(&state.db, &user.user_id).await?;
-    store::users::delete_account(&state.db, &user.user_id).await?;
-    store::outbox::delete_pending_for(&state.db, &row.email).await?;
+    let images = store::posts::images_of_author(&mut tx, user.user_id).await?;
+    store::users::delete_account(&mut tx, user.user_id).await?;
+    store::outbox::delete_pending_for(&mut tx, &current.email).await?;
+    tx.commit().await?;
     // The rows are gone first; media that fails to go now is unowned and reconciliation removes it.
-    for (post_id, image) in images {
-        match serde_json::from_str::<StoredImage>(&image) {
+    for record in images {
+        match record.image {
             Ok(image) => {
                 if let Err(e) = state.media.remove(&image).await {
-                    tracing::error!(error = %e, post_id, "media of a deleted account remains; reconcile will remove it");
+                    tracing::error!(error = %e, post_id = %record.id, "media of a deleted account remains; reconcile will remove it");
                 }
             }
-            Err(e) => tracing::error!(error = %e, post_id, "unreadable image record"),
+            Err(e) => tracing::error!(error = %e, post_id = %record.id, "unreadable image record"),
         }
     }
     Ok(StatusCode::NO_CONTENT)

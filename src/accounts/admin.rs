@@ -56,13 +56,13 @@ async fn list_users(
     let filter = store::users::ListFilter {
         role: q.role,
         text,
-        after_id: after.as_deref(),
+        after_id: after,
         limit: limit + 1,
     };
     let mut rows = store::users::list(&state.db, filter).await?;
     let next_cursor = (rows.len() as i64 > limit).then(|| {
         rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(&r.id))
+        rows.last().map(|r| encode_cursor(r.id))
     });
     Ok(Json(Page {
         items: rows.iter().map(AdminUserView::from).collect(),
@@ -98,7 +98,13 @@ async fn update_user(
     if req.role.is_none() && req.disabled.is_none() {
         return Err(AppError::invalid("role", "give role and/or disabled"));
     }
-    let (before, row) = match store::users::admin_update(&state.db, &id, req.role, req.disabled).await? {
+    // A malformed id names no user.
+    let id = uuid::Uuid::try_parse(&id).ok();
+    let change = match id {
+        Some(id) => store::users::admin_update(&state.db, id, req.role, req.disabled).await?,
+        None => AdminChange::NotFound,
+    };
+    let (before, row) = match change {
         AdminChange::Updated { before, after } => (*before, *after),
         AdminChange::NotFound => {
             return Err(AppError::NotFound {
@@ -115,7 +121,7 @@ async fn update_user(
         }
     };
     if row.disabled_at.is_some() {
-        store::sessions::revoke_all(&state.db, &row.id, None, "disabled").await?;
+        store::sessions::revoke_all(&state.db, row.id, None, "disabled").await?;
     }
     if before.role != row.role {
         let details = serde_json::json!({ "from": before.role, "to": row.role });
@@ -123,8 +129,8 @@ async fn update_user(
             &state,
             &meta,
             "role_changed",
-            Some(&actor.user_id),
-            Some(&row.id),
+            Some(actor.user_id),
+            Some(row.id),
             details,
         )
         .await;
@@ -139,8 +145,8 @@ async fn update_user(
             &state,
             &meta,
             kind,
-            Some(&actor.user_id),
-            Some(&row.id),
+            Some(actor.user_id),
+            Some(row.id),
             serde_json::json!({}),
         )
         .await;
@@ -160,10 +166,10 @@ struct AuditQuery {
 
 #[derive(Serialize, ToSchema)]
 struct AuditView {
-    id: String,
+    id: uuid::Uuid,
     kind: String,
-    actor_id: Option<String>,
-    target_id: Option<String>,
+    actor_id: Option<uuid::Uuid>,
+    target_id: Option<uuid::Uuid>,
     ip: Option<String>,
     user_agent: Option<String>,
     details: serde_json::Value,
@@ -184,17 +190,28 @@ async fn list_audit(
     authorize(&actor, Action::ReadAudit)?;
     let limit = page_limit(q.limit)?;
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let user_id = match q.user_id.as_deref().map(uuid::Uuid::try_parse) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        // No event names a user by anything but a UUID.
+        Some(Err(_)) => {
+            return Ok(Json(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            }));
+        }
+    };
     let filter = store::audit::ListFilter {
         kind: q.kind.as_deref(),
-        user_id: q.user_id.as_deref(),
-        before_id: before.as_deref(),
+        user_id,
+        before_id: before,
         limit: limit + 1,
     };
     let mut rows = store::audit::list(&state.db, filter).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
-        rows.last().map(|r| encode_cursor(&r.id))
+        rows.last().map(|r| encode_cursor(r.id))
     } else {
         None
     };

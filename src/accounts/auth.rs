@@ -107,8 +107,8 @@ async fn register(
         &state,
         &meta,
         "register",
-        Some(&user.id),
-        Some(&user.id),
+        Some(user.id),
+        Some(user.id),
         serde_json::json!({}),
     )
     .await;
@@ -179,7 +179,7 @@ async fn login(
             u
         }
         other => {
-            let target = other.as_ref().map(|u| u.id.as_str());
+            let target = other.as_ref().map(|u| u.id);
             audit(
                 &state,
                 &meta,
@@ -196,8 +196,8 @@ async fn login(
         &state,
         &meta,
         "login",
-        Some(&user.id),
-        Some(&user.id),
+        Some(user.id),
+        Some(user.id),
         serde_json::json!({ "cookie": req.refresh_cookie }),
     )
     .await;
@@ -222,15 +222,17 @@ async fn start_session(
     let csrf = cookie_mode.then(secrets::generate);
     let csrf_hash = csrf.as_deref().map(secrets::hash);
     let new = store::sessions::NewSession {
-        user_id: &user.id,
+        user_id: user.id,
         ip: Some(&meta.ip),
         user_agent: meta.user_agent.as_deref(),
-        idle_ms: (auth.session_idle_secs * 1000) as i64,
-        absolute_ms: (auth.session_absolute_secs * 1000) as i64,
+        idle: time::Duration::seconds(auth.session_idle_secs as i64),
+        absolute: time::Duration::seconds(auth.session_absolute_secs as i64),
         csrf_hash: csrf_hash.as_deref(),
     };
-    let session_id = store::sessions::create(&state.db, new, &secrets::hash(&refresh)).await?;
-    let access = state.keys.issue(&user.id, &session_id, user.role())?;
+    let mut tx = state.db.begin().await?;
+    let session_id = store::sessions::create(&mut tx, new, &secrets::hash(&refresh)).await?;
+    tx.commit().await?;
+    let access = state.keys.issue(user.id, session_id, user.role)?;
     let body = TokenResponse {
         user: UserView::from(user),
         access_token: access,
@@ -246,14 +248,14 @@ async fn start_session(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar, user: AuthUser) -> Result<Response> {
-    store::sessions::revoke_owned(&state.db, &user.user_id, &user.session_id, "logout").await?;
+    store::sessions::revoke_owned(&state.db, user.user_id, user.session_id, "logout").await?;
     let details = serde_json::json!({ "session_id": user.session_id });
     audit(
         &state,
         &meta,
         "logout",
-        Some(&user.user_id),
-        Some(&user.user_id),
+        Some(user.user_id),
+        Some(user.user_id),
         details,
     )
     .await;
@@ -269,13 +271,13 @@ async fn logout_all(
     jar: CookieJar,
     user: AuthUser,
 ) -> Result<Response> {
-    let ended = store::sessions::revoke_all(&state.db, &user.user_id, None, "logout_all").await?;
+    let ended = store::sessions::revoke_all(&state.db, user.user_id, None, "logout_all").await?;
     audit(
         &state,
         &meta,
         "logout_all",
-        Some(&user.user_id),
-        Some(&user.user_id),
+        Some(user.user_id),
+        Some(user.user_id),
         serde_json::json!({ "sessions": ended }),
     )
     .await;

@@ -60,7 +60,7 @@ async fn request_email_change(
     let rate = state.settings.limits.login_failures_per_account_ip;
     let key = format!("pwchange:{}", user.user_id);
     state.limiter.hit(&key, rate).await?;
-    let row = store::users::find_by_id(&state.db, &user.user_id)
+    let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or_else(bad_token)?;
     if !state
@@ -94,15 +94,17 @@ async fn request_email_change(
     let token = secrets::generate();
     let ttl = state.settings.mail.change_ttl_secs;
     let hash = secrets::hash(&token);
+    let mut tx = state.db.begin().await?;
     store::email_tokens::issue(
-        &state.db,
-        &row.id,
+        &mut tx,
+        row.id,
         Purpose::ChangeEmail,
         new_email.as_str(),
         &hash,
-        (ttl * 1000) as i64,
+        time::Duration::seconds(ttl as i64),
     )
     .await?;
+    tx.commit().await?;
     let origin = &state.settings.public_origin;
     let confirm = templates::confirm_email_change(origin, new_email.as_str(), &row.username, &token, ttl);
     state.mailer.queue(&state.db, &confirm).await?;
@@ -117,8 +119,8 @@ async fn request_email_change(
         &state,
         &meta,
         "email_change_requested",
-        Some(&row.id),
-        Some(&row.id),
+        Some(row.id),
+        Some(row.id),
         serde_json::json!({}),
     )
     .await;
@@ -150,7 +152,7 @@ async fn confirm_email_change(
     let (user_id, new_email) = store::email_tokens::consume(&state.db, &hash, Purpose::ChangeEmail)
         .await?
         .ok_or_else(bad_token)?;
-    let row = match store::users::change_email(&state.db, &user_id, &new_email).await {
+    let row = match store::users::change_email(&state.db, user_id, &new_email).await {
         Ok(Some(row)) => row,
         Ok(None) => return Err(bad_token()),
         Err(store::users::InsertError::EmailTaken | store::users::InsertError::UsernameTaken) => return Err(TAKEN),
@@ -160,8 +162,8 @@ async fn confirm_email_change(
         &state,
         &meta,
         "email_changed",
-        Some(&row.id),
-        Some(&row.id),
+        Some(row.id),
+        Some(row.id),
         serde_json::json!({}),
     )
     .await;

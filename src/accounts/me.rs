@@ -34,7 +34,7 @@ const GONE: AppError = AppError::Unauthorized {
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserView>> {
-    let row = store::users::find_by_id(&state.db, &user.user_id).await?.ok_or(GONE)?;
+    let row = store::users::find_by_id(&state.db, user.user_id).await?.ok_or(GONE)?;
     Ok(Json(UserView::from(&row)))
 }
 
@@ -89,7 +89,7 @@ async fn update_me(
         return Err(AppError::invalid_fields(errors));
     }
     let display_name = display_name.as_ref().map(|d| d.as_ref().map(DisplayName::as_str));
-    let row = store::users::update_profile(&state.db, &user.user_id, display_name, bio.as_ref().map(Bio::as_str))
+    let row = store::users::update_profile(&state.db, user.user_id, display_name, bio.as_ref().map(Bio::as_str))
         .await?
         .ok_or(GONE)?;
     Ok(Json(UserView::from(&row)))
@@ -119,7 +119,7 @@ async fn change_password(
     let rate = state.settings.limits.login_failures_per_account_ip;
     let key = format!("pwchange:{}", user.user_id);
     state.limiter.hit(&key, rate).await?;
-    let row = store::users::find_by_id(&state.db, &user.user_id).await?.ok_or(GONE)?;
+    let row = store::users::find_by_id(&state.db, user.user_id).await?.ok_or(GONE)?;
     let current = normalise_attempt(&req.current_password);
     if !state.hasher.verify(&current, Some(&row.password_hash)).await? {
         // The charge stays: only wrong guesses use up the budget.
@@ -132,15 +132,17 @@ async fn change_password(
     let new =
         Password::parse(&req.new_password, Some(&row.username)).map_err(|m| AppError::invalid("new_password", m))?;
     let hash = state.hasher.hash(new.expose()).await?;
-    store::users::update_password_hash(&state.db, &user.user_id, &hash).await?;
-    let ended =
-        store::sessions::revoke_all(&state.db, &user.user_id, Some(&user.session_id), "password_changed").await?;
+    // The new hash and the end of the other sessions land together or not at all.
+    let mut tx = state.db.begin().await?;
+    store::users::update_password_hash(&mut tx, user.user_id, &hash).await?;
+    let ended = store::sessions::revoke_all(&mut tx, user.user_id, Some(user.session_id), "password_changed").await?;
+    tx.commit().await?;
     audit(
         &state,
         &meta,
         "password_changed",
-        Some(&user.user_id),
-        Some(&user.user_id),
+        Some(user.user_id),
+        Some(user.user_id),
         serde_json::json!({ "sessions_ended": ended }),
     )
     .await;

@@ -41,8 +41,8 @@ async fn audit(
     state: &AppState,
     meta: &RequestMeta,
     kind: &str,
-    actor_id: Option<&str>,
-    target_id: Option<&str>,
+    actor_id: Option<uuid::Uuid>,
+    target_id: Option<uuid::Uuid>,
     details: serde_json::Value,
 ) {
     let event = store::audit::NewEvent {

@@ -69,15 +69,17 @@ async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Resu
     };
     let token = secrets::generate();
     let ttl = state.settings.mail.reset_ttl_secs;
+    let mut tx = state.db.begin().await?;
     store::email_tokens::issue(
-        &state.db,
-        &user.id,
+        &mut tx,
+        user.id,
         Purpose::ResetPassword,
         &user.email,
         &secrets::hash(&token),
-        (ttl * 1000) as i64,
+        time::Duration::seconds(ttl as i64),
     )
     .await?;
+    tx.commit().await?;
     let message = templates::reset_password(&state.settings.public_origin, &user.email, &user.username, &token, ttl);
     state.mailer.queue(&state.db, &message).await?;
     audit(
@@ -85,7 +87,7 @@ async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Resu
         meta,
         "password_reset_requested",
         None,
-        Some(&user.id),
+        Some(user.id),
         serde_json::json!({}),
     )
     .await;
@@ -118,7 +120,7 @@ async fn reset_password(
     let (user_id, _) = store::email_tokens::peek(&state.db, &hash, Purpose::ResetPassword)
         .await?
         .ok_or_else(bad_token)?;
-    let user = store::users::find_by_id(&state.db, &user_id)
+    let user = store::users::find_by_id(&state.db, user_id)
         .await?
         .ok_or_else(bad_token)?;
     let password =
@@ -130,14 +132,17 @@ async fn reset_password(
         return Err(bad_token());
     }
     let new_hash = state.hasher.hash(password.expose()).await?;
-    store::users::update_password_hash(&state.db, &user_id, &new_hash).await?;
-    let ended = store::sessions::revoke_all(&state.db, &user_id, None, "password_reset").await?;
+    // The new hash and the end of every session land together or not at all.
+    let mut tx = state.db.begin().await?;
+    store::users::update_password_hash(&mut tx, user_id, &new_hash).await?;
+    let ended = store::sessions::revoke_all(&mut tx, user_id, None, "password_reset").await?;
+    tx.commit().await?;
     audit(
         &state,
         &meta,
         "password_reset",
-        Some(&user_id),
-        Some(&user_id),
+        Some(user_id),
+        Some(user_id),
         serde_json::json!({ "sessions_ended": ended }),
     )
     .await;

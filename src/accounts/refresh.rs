@@ -97,13 +97,13 @@ async fn refresh_session(
         }
     }
     let new_refresh = secrets::generate();
-    let idle_ms = (state.settings.auth.session_idle_secs * 1000) as i64;
-    match store::sessions::rotate(&state.db, &old_hash, &secrets::hash(&new_refresh), idle_ms).await? {
+    let idle = time::Duration::seconds(state.settings.auth.session_idle_secs as i64);
+    match store::sessions::rotate(&state.db, &old_hash, &secrets::hash(&new_refresh), idle).await? {
         Rotation::Rotated(row) => {
-            let user = store::users::find_by_id(&state.db, &row.user_id)
+            let user = store::users::find_by_id(&state.db, row.user_id)
                 .await?
                 .ok_or(INVALID_CREDENTIALS)?;
-            let access = state.keys.issue(&user.id, &row.session_id, user.role())?;
+            let access = state.keys.issue(user.id, row.session_id, user.role)?;
             let mut body = TokenResponse {
                 user: UserView::from(&user),
                 access_token: access,
@@ -114,15 +114,15 @@ async fn refresh_session(
             };
             if cookie_mode {
                 body.refresh_token = None;
-                let remaining = (row.absolute_expires_at - crate::domain::now_ms()) / 1000;
+                let remaining = (row.absolute_expires_at - crate::domain::now()).whole_seconds();
                 return Ok((cookies::with_refresh(jar, new_refresh, remaining), Json(body)).into_response());
             }
             Ok(Json(body).into_response())
         }
         Rotation::Reused { session_id, user_id } => {
-            tracing::warn!(session_id, "refresh token reuse: session revoked");
+            tracing::warn!(%session_id, "refresh token reuse: session revoked");
             let details = serde_json::json!({ "session_id": session_id });
-            audit(&state, &meta, "refresh_token_reuse", None, Some(&user_id), details).await;
+            audit(&state, &meta, "refresh_token_reuse", None, Some(user_id), details).await;
             Err(AppError::Unauthorized {
                 code: "refresh_token_reused",
                 detail: "This refresh token was already used; the session has been ended.",

@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, ToSchema)]
 struct SessionView {
-    id: String,
+    id: uuid::Uuid,
     created_at: String,
     last_used_at: String,
     expires_at: String,
@@ -44,7 +44,7 @@ struct SessionList {
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = SessionList), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn list_sessions(State(state): State<AppState>, user: AuthUser) -> Result<Json<SessionList>> {
-    let rows = store::sessions::list_live(&state.db, &user.user_id).await?;
+    let rows = store::sessions::list_live(&state.db, user.user_id).await?;
     let items = rows
         .into_iter()
         .map(|s| SessionView {
@@ -70,20 +70,22 @@ async fn revoke_session(
     user: AuthUser,
     AppPath(id): AppPath<String>,
 ) -> Result<StatusCode> {
-    // Another user's session id gets the same 404 as a missing one.
-    if !store::sessions::revoke_owned(&state.db, &user.user_id, &id, "revoked_by_user").await? {
-        return Err(AppError::NotFound {
-            code: "session_not_found",
-            detail: "No such live session.",
-        });
+    const NOT_FOUND: AppError = AppError::NotFound {
+        code: "session_not_found",
+        detail: "No such live session.",
+    };
+    // Another user's session id gets the same 404 as a missing one, and so does a malformed one.
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
+    if !store::sessions::revoke_owned(&state.db, user.user_id, id, "revoked_by_user").await? {
+        return Err(NOT_FOUND);
     }
     let details = serde_json::json!({ "session_id": id });
     audit(
         &state,
         &meta,
         "session_revoked",
-        Some(&user.user_id),
-        Some(&user.user_id),
+        Some(user.user_id),
+        Some(user.user_id),
         details,
     )
     .await;

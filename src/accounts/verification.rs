@@ -37,16 +37,17 @@ pub fn bad_token() -> AppError {
 pub async fn send_verification(state: &AppState, user: &UserRow) -> Result<()> {
     let token = secrets::generate();
     let ttl = state.settings.mail.verify_ttl_secs;
-    let ttl_ms = (ttl * 1000) as i64;
+    let mut tx = state.db.begin().await?;
     store::email_tokens::issue(
-        &state.db,
-        &user.id,
+        &mut tx,
+        user.id,
         Purpose::VerifyEmail,
         &user.email,
         &secrets::hash(&token),
-        ttl_ms,
+        time::Duration::seconds(ttl as i64),
     )
     .await?;
+    tx.commit().await?;
     let message = templates::verify_email(&state.settings.public_origin, &user.email, &user.username, &token, ttl);
     state.mailer.queue(&state.db, &message).await?;
     Ok(())
@@ -72,15 +73,15 @@ async fn verify_email(
         .await?
         .ok_or_else(bad_token)?;
     // The token names the address it was sent to; if the account's address changed since, it is void.
-    if !store::users::mark_email_verified(&state.db, &user_id, &email).await? {
+    if !store::users::mark_email_verified(&state.db, user_id, &email).await? {
         return Err(bad_token());
     }
     audit(
         &state,
         &meta,
         "email_verified",
-        Some(&user_id),
-        Some(&user_id),
+        Some(user_id),
+        Some(user_id),
         serde_json::json!({}),
     )
     .await;
@@ -107,7 +108,7 @@ async fn resend_verification(
         limits.recovery_per_account,
     )
     .await?;
-    let row = store::users::find_by_id(&state.db, &user.user_id)
+    let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or(AppError::Unauthorized {
             code: "invalid_token",

@@ -9,7 +9,7 @@ use crate::store::users::UserRow;
 /// The caller's own account.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
-    pub id: String,
+    pub id: uuid::Uuid,
     pub username: String,
     pub email: String,
     pub display_name: Option<String>,
@@ -23,12 +23,12 @@ pub struct UserView {
 impl From<&UserRow> for UserView {
     fn from(u: &UserRow) -> Self {
         UserView {
-            id: u.id.clone(),
+            id: u.id,
             username: u.username.clone(),
             email: u.email.clone(),
             display_name: u.display_name.clone(),
             bio: u.bio.clone(),
-            role: u.role(),
+            role: u.role,
             email_verified: u.email_verified_at.is_some(),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
@@ -56,7 +56,7 @@ impl From<&UserRow> for AdminUserView {
 /// The public face of an account: no email, no hash, no role.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicProfile {
-    pub id: String,
+    pub id: uuid::Uuid,
     pub username: String,
     pub display_name: Option<String>,
     pub bio: String,
@@ -66,7 +66,7 @@ pub struct PublicProfile {
 impl From<&UserRow> for PublicProfile {
     fn from(u: &UserRow) -> Self {
         PublicProfile {
-            id: u.id.clone(),
+            id: u.id,
             username: u.username.clone(),
             display_name: u.display_name.clone(),
             bio: u.bio.clone(),

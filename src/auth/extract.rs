@@ -6,7 +6,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use crate::domain::{Role, now_ms};
+use uuid::Uuid;
+
+use crate::domain::{Role, now};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -14,8 +16,8 @@ use crate::store;
 /// The authenticated caller, as the database sees them on this request.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub user_id: String,
-    pub session_id: String,
+    pub user_id: Uuid,
+    pub session_id: Uuid,
     pub username: String,
     /// The current role, read from the database: a role change applies on the very next request.
     pub role: Role,
@@ -46,13 +48,14 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
 
 async fn authenticate(token: &str, state: &AppState) -> Result<AuthUser, AppError> {
     let claims = state.keys.verify(token).ok_or(INVALID)?;
-    let row = store::sessions::auth_lookup(&state.db, &claims.sid)
+    let session_id = Uuid::try_parse(&claims.sid).map_err(|_| INVALID)?;
+    let row = store::sessions::auth_lookup(&state.db, session_id)
         .await?
         .ok_or(INVALID)?;
-    if row.user_id != claims.sub {
+    if Uuid::try_parse(&claims.sub).ok() != Some(row.user_id) {
         return Err(INVALID);
     }
-    if !row.is_live(now_ms()) {
+    if !row.is_live(now()) {
         return Err(AppError::Unauthorized {
             code: "session_ended",
             detail: "This session has ended; sign in again.",
@@ -62,7 +65,7 @@ async fn authenticate(token: &str, state: &AppState) -> Result<AuthUser, AppErro
         user_id: row.user_id,
         session_id: row.session_id,
         username: row.username,
-        role: Role::parse(&row.role).unwrap_or(Role::User),
+        role: row.role,
         email_verified: row.email_verified_at.is_some(),
     })
 }

@@ -7,19 +7,19 @@ use crate::error::AppError;
 
 /// Something an actor may try to do.
 #[derive(Debug, Clone, Copy)]
-pub enum Action<'a> {
+pub enum Action {
     /// List users, change roles, disable accounts.
     ManageUsers,
     /// Read the security audit trail.
     ReadAudit,
     /// Change content owned by `owner_id` (only the owner).
-    EditContent { owner_id: &'a str },
+    EditContent { owner_id: uuid::Uuid },
     /// Remove content owned by `owner_id` (the owner, a moderator or an admin).
-    RemoveContent { owner_id: &'a str },
+    RemoveContent { owner_id: uuid::Uuid },
 }
 
 /// Whether `actor` may perform `action`.
-pub fn allows(actor: &AuthUser, action: Action<'_>) -> bool {
+pub fn allows(actor: &AuthUser, action: Action) -> bool {
     match action {
         Action::ManageUsers | Action::ReadAudit => actor.role == Role::Admin,
         Action::EditContent { owner_id } => actor.user_id == owner_id,
@@ -28,7 +28,7 @@ pub fn allows(actor: &AuthUser, action: Action<'_>) -> bool {
 }
 
 /// `allows`, as a `Forbidden` error when refused.
-pub fn authorize(actor: &AuthUser, action: Action<'_>) -> Result<(), AppError> {
+pub fn authorize(actor: &AuthUser, action: Action) -> Result<(), AppError> {
     if allows(actor, action) {
         Ok(())
     } else {
@@ -43,11 +43,16 @@ pub fn authorize(actor: &AuthUser, action: Action<'_>) -> Result<(), AppError> {
 mod tests {
     use super::*;
 
-    fn actor(id: &str, role: Role) -> AuthUser {
+    /// A stable id per name (ids are UUIDs).
+    fn id(name: &str) -> uuid::Uuid {
+        uuid::Uuid::from_u128(name.bytes().fold(0u128, |h, b| h.wrapping_mul(31).wrapping_add(u128::from(b))))
+    }
+
+    fn actor(name: &str, role: Role) -> AuthUser {
         AuthUser {
-            user_id: id.into(),
-            session_id: "s".into(),
-            username: id.into(),
+            user_id: id(name),
+            session_id: id("s"),
+            username: name.into(),
             role,
             email_verified: true,
         }
@@ -59,7 +64,7 @@ mod tests {
         let other = actor("o", Role::User);
         let moder = actor("m", Role::Moderator);
         let admin = actor("a", Role::Admin);
-        let owned = "u";
+        let owned = id("u");
         let cases = [
             (&user, Action::ManageUsers, false),
             (&moder, Action::ManageUsers, false),

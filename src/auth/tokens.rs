@@ -133,13 +133,13 @@ impl Keys {
     }
 
     /// Issues an access token for a session.
-    pub fn issue(&self, user_id: &str, session_id: &str, role: Role) -> anyhow::Result<String> {
+    pub fn issue(&self, user_id: impl std::fmt::Display, session_id: impl std::fmt::Display, role: Role) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: user_id.to_owned(),
-            sid: session_id.to_owned(),
+            sub: user_id.to_string(),
+            sid: session_id.to_string(),
             role,
             iat: now,
             exp: now + self.ttl_secs,

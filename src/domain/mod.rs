@@ -15,17 +15,26 @@ pub use profile::{Bio, DisplayName};
 pub use role::Role;
 pub use username::Username;
 
-/// Current time in Unix milliseconds, the storage format for instants.
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc()
-        .unix_timestamp_nanos()
-        .div_euclid(1_000_000) as i64
+use time::OffsetDateTime;
+
+/// The current instant, to the millisecond: what both engines store exactly, so a value read back
+/// equals the one written.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_millisecond(t.millisecond()).unwrap_or(t)
 }
 
-/// Unix milliseconds → RFC 3339, the API format for instants.
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
+/// Unix milliseconds of an instant.
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp_nanos().div_euclid(1_000_000) as i64
+}
+
+/// The instant `ms` Unix milliseconds name, if it is in range.
+pub fn from_unix_ms(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+/// An instant in RFC 3339, the API format for instants.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

@@ -6,17 +6,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::error::AppError;
 
 /// Encodes a keyset position.
-pub fn encode(id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(id)
+pub fn encode(id: uuid::Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.hyphenated().to_string())
 }
 
 /// Decodes a cursor made by [`encode`]; anything else is a 400.
-pub fn decode(cursor: &str) -> Result<String, AppError> {
+pub fn decode(cursor: &str) -> Result<uuid::Uuid, AppError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+        .and_then(|b| uuid::Uuid::try_parse_ascii(&b).ok())
         .ok_or(AppError::BadRequest {
             code: "invalid_cursor",
             detail: "The cursor is not valid.".into(),

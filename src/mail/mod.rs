@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::store::{self, Db};
+use crate::store;
 
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +31,8 @@ impl Mailer {
     }
 
     /// Writes the message to the outbox; the sender delivers it.
-    pub async fn queue(&self, db: &Db, message: &Message) -> Result<(), sqlx::Error> {
-        store::outbox::insert(db, message).await?;
+    pub async fn queue(&self, ex: impl store::Exec, message: &Message) -> Result<(), store::Error> {
+        store::outbox::insert(ex, message).await?;
         self.wake.notify_one();
         Ok(())
     }

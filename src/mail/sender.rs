@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::transport::Transport;
-use crate::domain::now_ms;
+use crate::domain::now;
 use crate::state::AppState;
 use crate::store::outbox::{self, OutboxRow};
 
@@ -87,15 +87,16 @@ async fn deliver_due(
     state: &AppState,
     transport: &Transport,
     mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> Result<Round, sqlx::Error> {
+) -> Result<Round, crate::store::Error> {
     let lease = lease_ms(state.settings.mail.smtp.timeout_ms);
-    let rows = outbox::due(&state.db, now_ms(), BATCH).await?;
+    let rows = outbox::due(&state.db, now(), BATCH).await?;
     let full = rows.len() as i64 == BATCH;
     for row in rows {
         if stop_requested(shutdown.as_mut()).await {
             return Ok(Round::Stopped);
         }
-        if !outbox::claim(&state.db, &row.id, now_ms(), i64::try_from(lease).unwrap_or(i64::MAX)).await? {
+        let lease_for = time::Duration::milliseconds(i64::try_from(lease).unwrap_or(i64::MAX));
+        if !outbox::claim(&state.db, row.id, now(), lease_for).await? {
             continue;
         }
         deliver(state, transport, &row, lease).await;
@@ -118,7 +119,7 @@ async fn deliver(state: &AppState, transport: &Transport, row: &OutboxRow, lease
     };
     match outcome {
         Ok(()) => {
-            record_sent(state, &row.id).await;
+            record_sent(state, row.id).await;
             tracing::info!(attempt = row.attempts + 1, "mail sent");
         }
         Err(e) => {
@@ -130,8 +131,8 @@ async fn deliver(state: &AppState, transport: &Transport, row: &OutboxRow, lease
             };
             let error = truncate(&e.message, ERROR_CHARS);
             tracing::warn!(attempt = attempts, retry_in_ms = delay, error = %error, "mail delivery failed");
-            let next = now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
-            if let Err(db) = outbox::mark_failed(&state.db, &row.id, &error, next).await {
+            let next = now().saturating_add(time::Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX)));
+            if let Err(db) = outbox::mark_failed(&state.db, row.id, &error, next).await {
                 tracing::error!(error = %db, "recording a failed delivery; the message is retried when its lease ends");
             }
         }
@@ -139,9 +140,9 @@ async fn deliver(state: &AppState, transport: &Transport, row: &OutboxRow, lease
 }
 
 /// Marks the row sent, retrying briefly: a row left unmarked would be sent again when its lease ends.
-async fn record_sent(state: &AppState, id: &str) {
+async fn record_sent(state: &AppState, id: uuid::Uuid) {
     for attempt in 1..=3 {
-        match outbox::mark_sent(&state.db, id, now_ms()).await {
+        match outbox::mark_sent(&state.db, id, now()).await {
             Ok(()) => return,
             Err(e) if attempt < 3 => {
                 tracing::warn!(error = %e, "recording a delivery; retrying");

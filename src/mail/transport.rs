@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::Message;
 use crate::config::Settings;
-use crate::domain::now_ms;
+
 
 /// Why a message was not delivered. The text never contains the SMTP password.
 #[derive(Debug, thiserror::Error)]
@@ -213,7 +213,7 @@ fn render(message: &Message, from: &str, id: &str) -> Result<lettre::Message, Se
 /// Writes the file under a temporary name and renames it, so a reader never sees half a message.
 async fn write_eml(dir: &Path, id: &str, bytes: Vec<u8>) -> Result<(), SendError> {
     let dir = dir.to_path_buf();
-    let name = format!("{}-{id}.eml", now_ms());
+    let name = format!("{}-{id}.eml", crate::domain::unix_ms(crate::domain::now()));
     tokio::task::spawn_blocking(move || write_private(&dir, &name, &bytes))
         .await
         .map_err(|e| SendError::transient(format!("writing the message: {e}")))?

@@ -2,11 +2,11 @@
 //! removed; posts whose objects are gone are reported and, since they can never be shown again,
 //! deleted. Recent objects are left alone: an upload in progress stores its objects before its row.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::domain::now_ms;
-use crate::media::storage::{MediaStore, StoredImage};
+use crate::domain::{now, unix_ms};
+use crate::media::storage::MediaStore;
 use crate::store::{self, Db};
 
 /// What reconciliation found and did.
@@ -15,7 +15,9 @@ pub struct Report {
     /// Base keys in storage that no post owns (old enough to judge).
     pub orphans: Vec<String>,
     /// Posts whose renditions are missing from storage.
-    pub missing: Vec<String>,
+    pub missing: Vec<uuid::Uuid>,
+    /// Posts whose storage record does not decode; reported, never changed.
+    pub unreadable: Vec<uuid::Uuid>,
     /// Base keys too recent to judge.
     pub recent: usize,
     /// Posts whose images another storage driver holds; they are not judged against this one.
@@ -34,18 +36,15 @@ fn key_time_ms(base_key: &str) -> Option<i64> {
 /// Compares storage with the database; repairs unless `dry_run`.
 pub async fn reconcile(db: &Db, media: &dyn MediaStore, dry_run: bool, min_age: Duration) -> anyhow::Result<Report> {
     let posts = store::posts::all_images(db).await?;
-    let owned: HashMap<&str, (&str, &str)> = posts
-        .iter()
-        .map(|(id, key, image)| (key.as_str(), (id.as_str(), image.as_str())))
-        .collect();
+    let owned: HashSet<&str> = posts.iter().map(|p| p.base_key.as_str()).collect();
     let mut report = Report {
         repaired: !dry_run,
         ..Report::default()
     };
-    let cutoff = now_ms() - min_age.as_millis() as i64;
+    let cutoff = unix_ms(now()) - min_age.as_millis() as i64;
 
     for key in media.list_base_keys().await? {
-        if owned.contains_key(key.as_str()) {
+        if owned.contains(key.as_str()) {
             continue;
         }
         match key_time_ms(&key) {
@@ -53,11 +52,13 @@ pub async fn reconcile(db: &Db, media: &dyn MediaStore, dry_run: bool, min_age: 
             _ => report.orphans.push(key),
         }
     }
-    for (id, _, image) in &posts {
-        let image: StoredImage = match serde_json::from_str(image) {
-            Ok(i) => i,
-            Err(_) => {
-                report.missing.push(id.clone());
+    for post in &posts {
+        let image = match &post.image {
+            Ok(image) => image,
+            // A record this code cannot read says nothing about storage: report it, never delete.
+            Err(e) => {
+                tracing::error!(post_id = %post.id, error = %e, "unreadable image record; left as it is");
+                report.unreadable.push(post.id);
                 continue;
             }
         };
@@ -67,8 +68,8 @@ pub async fn reconcile(db: &Db, media: &dyn MediaStore, dry_run: bool, min_age: 
             continue;
         }
         // Only a definite "not there" counts; a storage error leaves the post alone.
-        if !media.exists(&image).await? {
-            report.missing.push(id.clone());
+        if !media.exists(image).await? {
+            report.missing.push(post.id);
         }
     }
     if !dry_run {
@@ -76,7 +77,7 @@ pub async fn reconcile(db: &Db, media: &dyn MediaStore, dry_run: bool, min_age: 
             media.remove_base_key(key).await?;
         }
         for id in &report.missing {
-            store::posts::delete(db, id).await?;
+            store::posts::delete(db, *id).await?;
         }
     }
     Ok(report)
@@ -90,7 +91,7 @@ mod tests {
     fn base_keys_carry_their_creation_time() {
         let key = crate::media::storage::new_base_key();
         let t = key_time_ms(&key).unwrap();
-        assert!((crate::domain::now_ms() - t).abs() < 5_000);
+        assert!((crate::domain::unix_ms(crate::domain::now()) - t).abs() < 5_000);
         assert_eq!(key_time_ms("p/not-a-uuid"), None);
     }
 }

@@ -14,7 +14,9 @@ use utoipa_axum::routes;
 use super::views::{PostView, etag, post_view};
 use super::{may_post, upload};
 use crate::auth::extract::AuthUser;
-use crate::domain::{Caption, now_ms};
+use crate::config::PostSettings;
+use crate::domain::{Caption, now};
+use uuid::Uuid;
 use crate::error::{AppError, Problem, Result};
 use crate::media::image::{self, Limits, Processed};
 use crate::media::storage::{ImageSet, Rendition, new_base_key};
@@ -64,7 +66,7 @@ async fn create_post(
     let key = idempotency_key(&headers)?;
     if key.is_none() {
         // Refuse early, before reading the body; a keyed retry must reach its replay even at quota.
-        check_quota(&state, &user, 0).await?;
+        check_quota(&state.db, &state.settings.posts, user.user_id, 0).await?;
     }
     // Held until the answer: the body, then its decoded and re-encoded forms, are in memory till then.
     let limit = state.settings.posts.upload_limit_bytes;
@@ -96,10 +98,10 @@ async fn create_post(
                 .and_then(|res| res.extensions().get::<CreatedBody>())
             {
                 Some(CreatedBody(body)) => {
-                    store::idempotency::complete(&state.db, &user.user_id, &key, 201, body).await?
+                    store::idempotency::complete(&state.db, user.user_id, &key, 201, body).await?
                 }
                 // A failed attempt frees the key so that a retry can succeed.
-                None => store::idempotency::release(&state.db, &user.user_id, &key).await?,
+                None => store::idempotency::release(&state.db, user.user_id, &key).await?,
             }
             result
         }
@@ -110,7 +112,8 @@ async fn create_post(
 async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: bytes::Bytes) -> Result<Response> {
     let mut processed = sanitise(state, bytes).await?;
     let original_bytes = processed.original.bytes.len();
-    check_quota(state, user, original_bytes as u64).await?;
+    // Early, before anything is stored; `insert_within_quota` decides.
+    check_quota(&state.db, &state.settings.posts, user.user_id, original_bytes as u64).await?;
     // The encoded renditions move into the set: no second copy of each image is held.
     let set = ImageSet {
         original: rendition(&mut processed.original),
@@ -123,14 +126,12 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
         .await
         .map_err(|_| crate::media::storage::StorageError::TimedOut)??;
     let id = crate::store::new_id();
-    let image_json = serde_json::to_string(&stored).map_err(anyhow::Error::from)?;
     let new = store::posts::NewPost {
-        id: &id,
-        author_id: &user.user_id,
+        id,
+        author_id: user.user_id,
         caption: caption.as_str(),
         tags: caption.tags(),
-        image_json: &image_json,
-        base_key: &base_key,
+        image: &stored,
         width: i64::from(processed.original.width),
         height: i64::from(processed.original.height),
         bytes: original_bytes as i64,
@@ -138,14 +139,14 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
         sha256: &processed.sha256,
         blurhash: &processed.blurhash,
     };
-    if let Err(err) = store::posts::insert(&state.db, new).await {
+    if let Err(err) = insert_within_quota(state, new).await {
         // The row failed, so the renditions belong to nobody: remove them now.
         if let Err(e) = state.media.remove(&stored).await {
             tracing::error!(error = %e, base_key, "could not remove renditions of a failed post; reconcile will");
         }
-        return Err(err.into());
+        return Err(err);
     }
-    let (row, _) = store::posts::find(&state.db, &id)
+    let row = store::posts::find(&state.db, id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("post vanished after insert"))?;
     let view = post_view(state.media.as_ref(), &row).await?;
@@ -209,23 +210,35 @@ async fn sanitise(state: &AppState, bytes: bytes::Bytes) -> Result<Processed> {
 
 /// Per-user quotas: posts per hour and stored bytes per day, counted from the posts table so that
 /// every instance agrees.
-async fn check_quota(state: &AppState, user: &AuthUser, incoming_bytes: u64) -> Result<()> {
-    let p = &state.settings.posts;
-    let now = now_ms();
-    let (posts, _, oldest_hour) = store::posts::usage_since(&state.db, &user.user_id, now - 3_600_000).await?;
-    if posts >= i64::from(p.posts_per_hour) {
-        let retry = oldest_hour.map(|t| t + 3_600_000 - now).unwrap_or(1000).max(1000);
+async fn check_quota(ex: impl store::Exec, settings: &PostSettings, author: Uuid, incoming_bytes: u64) -> Result<()> {
+    let now = now();
+    let (hour, day) = (time::Duration::HOUR, time::Duration::DAY);
+    let usage = store::posts::usage(ex, author, now - hour, now - day).await?;
+    let retry_after = |oldest: Option<time::OffsetDateTime>, window: time::Duration| {
+        let wait = oldest.map(|t| t + window - now).unwrap_or(time::Duration::SECOND);
+        Duration::try_from(wait.max(time::Duration::SECOND)).unwrap_or(Duration::from_secs(1))
+    };
+    if usage.posts_since_hour >= i64::from(settings.posts_per_hour) {
         return Err(AppError::RateLimited {
-            retry_after: Duration::from_millis(retry as u64),
+            retry_after: retry_after(usage.oldest_since_hour, hour),
         });
     }
-    let (_, bytes, oldest_day) = store::posts::usage_since(&state.db, &user.user_id, now - 86_400_000).await?;
-    if bytes as u64 + incoming_bytes > p.bytes_per_day {
-        let retry = oldest_day.map(|t| t + 86_400_000 - now).unwrap_or(1000).max(1000);
+    if usage.bytes_since_day as u64 + incoming_bytes > settings.bytes_per_day {
         return Err(AppError::RateLimited {
-            retry_after: Duration::from_millis(retry as u64),
+            retry_after: retry_after(usage.oldest_since_day, day),
         });
     }
+    Ok(())
+}
+
+/// Inserts the post if the author's quota still allows it. The check runs again inside the insert's
+/// transaction, serialised per author, so parallel uploads cannot together pass the quota.
+async fn insert_within_quota(state: &AppState, new: store::posts::NewPost<'_>) -> Result<()> {
+    let mut tx = state.db.begin().await?;
+    tx.serialise(store::Lock::AuthorQuota(new.author_id)).await?;
+    check_quota(&mut tx, &state.settings.posts, new.author_id, new.bytes as u64).await?;
+    store::posts::insert(&mut tx, new).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -256,7 +269,7 @@ fn request_hash(caption: &Caption, image: &[u8]) -> String {
 async fn claim_or_wait(state: &AppState, user: &AuthUser, key: &str, hash: &str) -> Result<Option<Response>> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        match store::idempotency::claim(&state.db, &user.user_id, key, hash).await? {
+        match store::idempotency::claim(&state.db, user.user_id, key, hash).await? {
             Claim::Fresh => return Ok(None),
             Claim::Done { status, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);

@@ -55,10 +55,9 @@ struct FeedPage {
     next_cursor: Option<String>,
 }
 
-fn instant(field: &str, raw: Option<&str>) -> Result<Option<i64>> {
+fn instant(field: &str, raw: Option<&str>) -> Result<Option<time::OffsetDateTime>> {
     raw.map(|s| {
         time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
             .map_err(|_| AppError::invalid(field, "must be an RFC 3339 date-time"))
     })
     .transpose()
@@ -89,16 +88,16 @@ async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Js
         author_username: author.as_ref().map(Username::as_str),
         tag: tag.as_deref(),
         words: words.as_deref(),
-        since_ms: instant("since", q.since.as_deref())?,
-        until_ms: instant("until", q.until.as_deref())?,
-        before_id: before.as_deref(),
+        since: instant("since", q.since.as_deref())?,
+        until: instant("until", q.until.as_deref())?,
+        before_id: before,
         limit: limit + 1,
     };
     let mut rows = store::posts::feed(&state.db, filter).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
-        rows.last().map(|r| cursor::encode(&r.id))
+        rows.last().map(|r| cursor::encode(r.id))
     } else {
         None
     };
@@ -146,8 +145,9 @@ async fn list_user_posts(
     responses((status = 200, body = PostView, description = "`ETag` names this version"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn get_post(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response> {
-    let (row, author_active) = store::posts::find(&state.db, &id).await?.ok_or(NOT_FOUND)?;
-    if !author_active {
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
+    let row = store::posts::find(&state.db, id).await?.ok_or(NOT_FOUND)?;
+    if row.author_disabled_at.is_some() {
         return Err(NOT_FOUND);
     }
     let view = post_view(state.media.as_ref(), &row).await?;

@@ -5,12 +5,12 @@ use utoipa::ToSchema;
 
 use crate::domain::rfc3339;
 use crate::error::Result;
-use crate::media::storage::{MediaStore, StoredImage};
+use crate::media::storage::MediaStore;
 use crate::store::posts::PostRow;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuthorView {
-    pub id: String,
+    pub id: uuid::Uuid,
     pub username: String,
     pub display_name: Option<String>,
 }
@@ -33,7 +33,7 @@ pub struct ImageView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PostView {
-    pub id: String,
+    pub id: uuid::Uuid,
     pub author: AuthorView,
     pub caption: String,
     pub tags: Vec<String>,
@@ -46,13 +46,11 @@ pub struct PostView {
 
 /// Builds the view, asking the driver for URLs (presigned URLs are made per request).
 pub async fn post_view(media: &dyn MediaStore, row: &PostRow) -> Result<PostView> {
-    let image: StoredImage = serde_json::from_str(&row.image)
-        .map_err(|e| anyhow::anyhow!("post {} has an unreadable image record: {e}", row.id))?;
-    let urls = media.urls(&image).await?;
+    let urls = media.urls(&row.image).await?;
     Ok(PostView {
-        id: row.id.clone(),
+        id: row.id,
         author: AuthorView {
-            id: row.author_id.clone(),
+            id: row.author_id,
             username: row.author_username.clone(),
             display_name: row.author_display_name.clone(),
         },

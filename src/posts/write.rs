@@ -16,7 +16,6 @@ use crate::domain::Caption;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::{AppJson, AppPath};
-use crate::media::storage::StoredImage;
 use crate::state::AppState;
 use crate::store::{self, posts::Update};
 
@@ -51,14 +50,15 @@ async fn update_post(
     AppPath(id): AppPath<String>,
     AppJson(req): AppJson<UpdatePostRequest>,
 ) -> Result<Response> {
-    let (row, active) = store::posts::find(&state.db, &id).await?.ok_or(NOT_FOUND)?;
-    if !active {
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
+    let row = store::posts::find(&state.db, id).await?.ok_or(NOT_FOUND)?;
+    if row.author_disabled_at.is_some() {
         return Err(NOT_FOUND);
     }
     authorize(
         &user,
         Action::EditContent {
-            owner_id: &row.author_id,
+            owner_id: row.author_id,
         },
     )?;
     let caption = Caption::parse(&req.caption).map_err(|m| AppError::invalid("caption", m))?;
@@ -68,8 +68,10 @@ async fn update_post(
         Some(tag) if tag == etag(&row) => Some(row.version),
         Some(_) => return Err(AppError::PreconditionFailed),
     };
-    let updated = match store::posts::update_caption(&state.db, &id, caption.as_str(), caption.tags(), expected).await?
-    {
+    let mut tx = state.db.begin().await?;
+    let outcome = store::posts::update_caption(&mut tx, id, caption.as_str(), caption.tags(), expected).await?;
+    tx.commit().await?;
+    let updated = match outcome {
         Update::Updated(row) => row,
         Update::VersionMismatch => return Err(AppError::PreconditionFailed),
         Update::NotFound => return Err(NOT_FOUND),
@@ -94,32 +96,28 @@ async fn delete_post(
     user: AuthUser,
     AppPath(id): AppPath<String>,
 ) -> Result<StatusCode> {
-    let (row, _) = store::posts::find(&state.db, &id).await?.ok_or(NOT_FOUND)?;
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
+    let row = store::posts::find(&state.db, id).await?.ok_or(NOT_FOUND)?;
     authorize(
         &user,
         Action::RemoveContent {
-            owner_id: &row.author_id,
+            owner_id: row.author_id,
         },
     )?;
     // The row goes first: should removing the media fail, what is left is an unowned object that
     // reconciliation removes, never a post pointing at nothing.
-    if !store::posts::delete(&state.db, &id).await? {
+    if !store::posts::delete(&state.db, id).await? {
         return Err(NOT_FOUND);
     }
-    match serde_json::from_str::<StoredImage>(&row.image) {
-        Ok(image) => {
-            if let Err(e) = state.media.remove(&image).await {
-                tracing::error!(error = %e, post_id = id, "media removal failed; reconcile will remove it");
-            }
-        }
-        Err(e) => tracing::error!(error = %e, post_id = id, "unreadable image record"),
+    if let Err(e) = state.media.remove(&row.image).await {
+        tracing::error!(error = %e, post_id = %id, "media removal failed; reconcile will remove it");
     }
     if user.user_id != row.author_id {
         let details = serde_json::json!({ "post_id": id, "author_id": row.author_id });
         let event = store::audit::NewEvent {
             kind: "post_removed_by_moderator",
-            actor_id: Some(&user.user_id),
-            target_id: Some(&row.author_id),
+            actor_id: Some(user.user_id),
+            target_id: Some(row.author_id),
             ip: Some(&meta.ip),
             user_agent: meta.user_agent.as_deref(),
             details,

@@ -1,10 +1,14 @@
 //! Queries on `idempotency_keys`: at most one creation per (user, key).
 
-use super::{Db, unique_violation};
-use crate::domain::now_ms;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{Error, Exec};
+use crate::args;
+use crate::domain::now;
 
 /// An unfinished attempt older than this is considered abandoned (longer than any request may run).
-const STALE_MS: i64 = 120_000;
+const STALE: Duration = Duration::minutes(2);
 
 /// What a key says about a request.
 #[derive(Debug)]
@@ -21,40 +25,33 @@ pub enum Claim {
 
 /// Claims `key` for `user_id` with the request's hash, atomically through the primary key.
 #[tracing::instrument(skip_all)]
-pub async fn claim(db: &Db, user_id: &str, key: &str, request_hash: &str) -> Result<Claim, sqlx::Error> {
-    let inserted =
-        sqlx::query("INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(user_id)
-            .bind(key)
-            .bind(request_hash)
-            .bind(now_ms())
-            .execute(&db.pool)
-            .await;
+pub async fn claim(mut ex: impl Exec, user_id: Uuid, key: &str, request_hash: &str) -> Result<Claim, Error> {
+    let inserted = ex
+        .execute(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)",
+            args![user_id, key, request_hash, now()],
+        )
+        .await;
     match inserted {
         Ok(_) => return Ok(Claim::Fresh),
-        Err(e) if unique_violation(&e).is_some() => {}
+        Err(e) if e.unique_violation().is_some() => {}
         Err(e) => return Err(e),
     }
-    let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
-        "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-    )
-    .bind(user_id)
-    .bind(key)
-    .fetch_optional(&db.pool)
-    .await?;
-    // An attempt that never finished (its server crashed) is abandoned after `STALE_MS`: take it over.
-    let taken_over = sqlx::query(
-        "UPDATE idempotency_keys SET created_at = $4, request_hash = $3 \
-         WHERE user_id = $1 AND key = $2 AND response_status IS NULL AND created_at < $5 AND request_hash = $3",
-    )
-    .bind(user_id)
-    .bind(key)
-    .bind(request_hash)
-    .bind(now_ms())
-    .bind(now_ms() - STALE_MS)
-    .execute(&db.pool)
-    .await?
-    .rows_affected();
+    let row: Option<(String, Option<i64>, Option<String>)> = ex
+        .fetch_optional(
+            "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+            args![user_id, key],
+        )
+        .await?;
+    // An attempt that never finished (its server crashed) is abandoned after `STALE`: take it over.
+    let now = now();
+    let taken_over = ex
+        .execute(
+            "UPDATE idempotency_keys SET created_at = $4, request_hash = $3 \
+             WHERE user_id = $1 AND key = $2 AND response_status IS NULL AND created_at < $5 AND request_hash = $3",
+            args![user_id, key, request_hash, now, now - STALE],
+        )
+        .await?;
     if taken_over == 1 {
         return Ok(Claim::Fresh);
     }
@@ -63,7 +60,10 @@ pub async fn claim(db: &Db, user_id: &str, key: &str, request_hash: &str) -> Res
         None => Claim::InProgress,
         Some((hash, _, _)) if hash != request_hash => Claim::Mismatch,
         Some((_, Some(status), Some(body))) => Claim::Done {
-            status: status as u16,
+            status: u16::try_from(status).map_err(|_| Error::Decode {
+                column: "response_status",
+                detail: format!("{status} is not an HTTP status"),
+            })?,
             body,
         },
         Some(_) => Claim::InProgress,
@@ -72,34 +72,32 @@ pub async fn claim(db: &Db, user_id: &str, key: &str, request_hash: &str) -> Res
 
 /// Records the answer for a claimed key.
 #[tracing::instrument(skip_all)]
-pub async fn complete(db: &Db, user_id: &str, key: &str, status: u16, body: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2")
-        .bind(user_id)
-        .bind(key)
-        .bind(i64::from(status))
-        .bind(body)
-        .execute(&db.pool)
-        .await?;
+pub async fn complete(mut ex: impl Exec, user_id: Uuid, key: &str, status: u16, body: &str) -> Result<(), Error> {
+    ex.execute(
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2",
+        args![user_id, key, i64::from(status), body],
+    )
+    .await?;
     Ok(())
 }
 
 /// Frees a claimed key after a failure, so that a retry can try again.
 #[tracing::instrument(skip_all)]
-pub async fn release(db: &Db, user_id: &str, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND response_status IS NULL")
-        .bind(user_id)
-        .bind(key)
-        .execute(&db.pool)
-        .await?;
+pub async fn release(mut ex: impl Exec, user_id: Uuid, key: &str) -> Result<(), Error> {
+    ex.execute(
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND response_status IS NULL",
+        args![user_id, key],
+    )
+    .await?;
     Ok(())
 }
 
 /// Forgets keys created before `created_before`: a retry with such a key is a new request.
 #[tracing::instrument(skip_all)]
-pub async fn prune(db: &Db, created_before: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-        .bind(created_before)
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn prune(mut ex: impl Exec, created_before: OffsetDateTime) -> Result<u64, Error> {
+    ex.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < $1",
+        args![created_before],
+    )
+    .await
 }

@@ -3,26 +3,29 @@
 //! A sender claims one row at a time with a conditional `UPDATE` that sets a lease (`locked_until`);
 //! only the instance whose update changed the row sends it, so several instances never send twice.
 
-use sqlx::FromRow;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
-use super::{Db, new_id};
-use crate::domain::now_ms;
+use super::{Error, Exec, new_id};
+use crate::domain::now;
 use crate::mail::Message;
+use crate::{args, row};
 
-/// One queued message and its delivery state.
-#[derive(Debug, Clone, FromRow)]
-pub struct OutboxRow {
-    pub id: String,
-    pub to_address: String,
-    pub subject: String,
-    pub body_text: String,
-    pub created_at: i64,
-    /// Delivery attempts made, the successful one included.
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub locked_until: Option<i64>,
-    pub sent_at: Option<i64>,
-    pub last_error: Option<String>,
+row! {
+    /// One queued message and its delivery state.
+    pub struct OutboxRow {
+        id: Uuid = "id",
+        to_address: String = "to_address",
+        subject: String = "subject",
+        body_text: String = "body_text",
+        created_at: OffsetDateTime = "created_at",
+        /// Delivery attempts made, the successful one included.
+        attempts: i64 = "attempts",
+        next_attempt_at: OffsetDateTime = "next_attempt_at",
+        locked_until: Option<OffsetDateTime> = "locked_until",
+        sent_at: Option<OffsetDateTime> = "sent_at",
+        last_error: Option<String> = "last_error",
+    }
 }
 
 impl OutboxRow {
@@ -36,126 +39,100 @@ impl OutboxRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, to_address, subject, body_text, created_at, attempts, next_attempt_at, locked_until, sent_at, last_error";
-
 /// Queues a message, due now.
 #[tracing::instrument(skip_all)]
-pub async fn insert(db: &Db, m: &Message) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    sqlx::query(
+pub async fn insert(mut ex: impl Exec, m: &Message) -> Result<(), Error> {
+    ex.execute(
         "INSERT INTO outbox (id, to_address, subject, body_text, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5)",
+        args![new_id(), m.to, m.subject, m.text, now()],
     )
-    .bind(new_id())
-    .bind(&m.to)
-    .bind(&m.subject)
-    .bind(&m.text)
-    .bind(now)
-    .execute(&db.pool)
     .await?;
     Ok(())
 }
 
 /// Up to `limit` unsent messages that are due at `now` and not held by a live lease, oldest due first.
 #[tracing::instrument(skip_all)]
-pub async fn due(db: &Db, now: i64, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM outbox \
+pub async fn due(mut ex: impl Exec, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxRow>, Error> {
+    let sql = format!(
+        "SELECT {} FROM outbox \
          WHERE sent_at IS NULL AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1) \
-         ORDER BY next_attempt_at, id LIMIT $2"
-    )))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await
+         ORDER BY next_attempt_at, id LIMIT $2",
+        OutboxRow::columns()
+    );
+    ex.fetch_all(&sql, args![now, limit]).await
 }
 
-/// Takes the lease on message `id` until `now + lease_ms`. True only for the one caller whose update
+/// Takes the lease on message `id` until `now + lease`. True only for the one caller whose update
 /// changed the row: a message already sent, not yet due, or held by another live lease is not claimed.
 #[tracing::instrument(skip_all, fields(id = %id))]
-pub async fn claim(db: &Db, id: &str, now: i64, lease_ms: i64) -> Result<bool, sqlx::Error> {
-    let changed = sqlx::query(
-        "UPDATE outbox SET locked_until = $2 \
-         WHERE id = $1 AND sent_at IS NULL AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3)",
-    )
-    .bind(id)
-    .bind(now.saturating_add(lease_ms))
-    .bind(now)
-    .execute(&db.pool)
-    .await?
-    .rows_affected();
+pub async fn claim(mut ex: impl Exec, id: Uuid, now: OffsetDateTime, lease: Duration) -> Result<bool, Error> {
+    let changed = ex
+        .execute(
+            "UPDATE outbox SET locked_until = $2 \
+             WHERE id = $1 AND sent_at IS NULL AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3)",
+            args![id, now.saturating_add(lease), now],
+        )
+        .await?;
     Ok(changed == 1)
 }
 
 /// Records a delivery: the message is never picked again.
 #[tracing::instrument(skip_all, fields(id = %id))]
-pub async fn mark_sent(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn mark_sent(mut ex: impl Exec, id: Uuid, now: OffsetDateTime) -> Result<(), Error> {
+    ex.execute(
         "UPDATE outbox SET sent_at = $2, attempts = attempts + 1, locked_until = NULL, last_error = NULL WHERE id = $1",
+        args![id, now],
     )
-    .bind(id)
-    .bind(now)
-    .execute(&db.pool)
     .await?;
     Ok(())
 }
 
 /// Records a failed attempt and when to try again; releases the lease. `error` must hold no secrets.
 #[tracing::instrument(skip_all, fields(id = %id))]
-pub async fn mark_failed(db: &Db, id: &str, error: &str, next_attempt_at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn mark_failed(mut ex: impl Exec, id: Uuid, error: &str, next_attempt_at: OffsetDateTime) -> Result<(), Error> {
+    ex.execute(
         "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, locked_until = NULL \
          WHERE id = $1 AND sent_at IS NULL",
+        args![id, error, next_attempt_at],
     )
-    .bind(id)
-    .bind(error)
-    .bind(next_attempt_at)
-    .execute(&db.pool)
     .await?;
     Ok(())
 }
 
 /// One message by id.
 #[tracing::instrument(skip_all)]
-pub async fn find(db: &Db, id: &str) -> Result<Option<OutboxRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM outbox WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await
+pub async fn find(mut ex: impl Exec, id: Uuid) -> Result<Option<OutboxRow>, Error> {
+    let sql = format!("SELECT {} FROM outbox WHERE id = $1", OutboxRow::columns());
+    ex.fetch_optional(&sql, args![id]).await
 }
 
 /// Unsent messages to `address` (exact match), oldest first.
 #[tracing::instrument(skip_all)]
-pub async fn pending_for(db: &Db, address: &str) -> Result<Vec<OutboxRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM outbox WHERE to_address = $1 AND sent_at IS NULL ORDER BY created_at, id"
-    )))
-    .bind(address)
-    .fetch_all(&db.pool)
-    .await
+pub async fn pending_for(mut ex: impl Exec, address: &str) -> Result<Vec<OutboxRow>, Error> {
+    let sql = format!(
+        "SELECT {} FROM outbox WHERE to_address = $1 AND sent_at IS NULL ORDER BY created_at, id",
+        OutboxRow::columns()
+    );
+    ex.fetch_all(&sql, args![address]).await
 }
 
 /// Drops unsent messages to `address` (for instance links that a newer message supersedes); returns
 /// how many. A message a sender holds at this moment may still go out.
 #[tracing::instrument(skip_all)]
-pub async fn delete_pending_for(db: &Db, address: &str) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM outbox WHERE to_address = $1 AND sent_at IS NULL")
-            .bind(address)
-            .execute(&db.pool)
-            .await?
-            .rows_affected(),
+pub async fn delete_pending_for(mut ex: impl Exec, address: &str) -> Result<u64, Error> {
+    ex.execute(
+        "DELETE FROM outbox WHERE to_address = $1 AND sent_at IS NULL",
+        args![address],
     )
+    .await
 }
 
 /// Deletes mail sent before `sent_before`; unsent mail is never pruned.
 #[tracing::instrument(skip_all)]
-pub async fn prune_sent(db: &Db, sent_before: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
-        .bind(sent_before)
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn prune_sent(mut ex: impl Exec, sent_before: OffsetDateTime) -> Result<u64, Error> {
+    ex.execute(
+        "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1",
+        args![sent_before],
+    )
+    .await
 }

@@ -3,17 +3,21 @@
 
 use anyhow::Context;
 use indicatif::ProgressBar;
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
-use super::{Backend, Db};
+use super::value::{Arg, Value, from_unix_ms};
+use super::{Backend, Db, Exec, Tx};
 
-/// How a column is read and written. Every column Rampart stores is TEXT or BIGINT (or NULL).
+/// How a column is stored: its type on each engine (SQLite / PostgreSQL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// TEXT / TEXT.
     Text,
+    /// BIGINT / BIGINT.
     Int,
+    /// TEXT / uuid.
+    Id,
+    /// BIGINT milliseconds / timestamptz.
+    Time,
 }
 
 /// A table to copy: its name, the primary-key columns it is paged by, and all of its columns.
@@ -24,7 +28,7 @@ pub struct Table {
     pub columns: &'static [(&'static str, Kind)],
 }
 
-use Kind::{Int, Text};
+use Kind::{Id, Int, Text, Time};
 
 /// Every table Rampart stores, parents before children: rows are inserted in this order and deleted
 /// in the reverse order.
@@ -36,30 +40,30 @@ pub const TABLES: &[Table] = &[
         name: "users",
         key: &["id"],
         columns: &[
-            ("id", Text),
+            ("id", Id),
             ("username", Text),
             ("email", Text),
             ("password_hash", Text),
             ("display_name", Text),
             ("bio", Text),
             ("role", Text),
-            ("disabled_at", Int),
-            ("email_verified_at", Int),
-            ("created_at", Int),
-            ("updated_at", Int),
+            ("disabled_at", Time),
+            ("email_verified_at", Time),
+            ("created_at", Time),
+            ("updated_at", Time),
         ],
     },
     Table {
         name: "sessions",
         key: &["id"],
         columns: &[
-            ("id", Text),
-            ("user_id", Text),
-            ("created_at", Int),
-            ("last_used_at", Int),
-            ("idle_expires_at", Int),
-            ("absolute_expires_at", Int),
-            ("revoked_at", Int),
+            ("id", Id),
+            ("user_id", Id),
+            ("created_at", Time),
+            ("last_used_at", Time),
+            ("idle_expires_at", Time),
+            ("absolute_expires_at", Time),
+            ("revoked_at", Time),
             ("revoke_reason", Text),
             ("ip", Text),
             ("user_agent", Text),
@@ -71,36 +75,36 @@ pub const TABLES: &[Table] = &[
         key: &["hash"],
         columns: &[
             ("hash", Text),
-            ("session_id", Text),
-            ("created_at", Int),
-            ("used_at", Int),
+            ("session_id", Id),
+            ("created_at", Time),
+            ("used_at", Time),
         ],
     },
     Table {
         name: "audit_events",
         key: &["id"],
         columns: &[
-            ("id", Text),
+            ("id", Id),
             ("kind", Text),
-            ("actor_id", Text),
-            ("target_id", Text),
+            ("actor_id", Id),
+            ("target_id", Id),
             ("ip", Text),
             ("user_agent", Text),
             ("details", Text),
-            ("created_at", Int),
+            ("created_at", Time),
         ],
     },
     Table {
         name: "posts",
         key: &["id"],
         columns: &[
-            ("id", Text),
-            ("author_id", Text),
+            ("id", Id),
+            ("author_id", Id),
             ("caption", Text),
             ("tags", Text),
             ("version", Int),
-            ("created_at", Int),
-            ("updated_at", Int),
+            ("created_at", Time),
+            ("updated_at", Time),
             ("image", Text),
             ("base_key", Text),
             ("width", Int),
@@ -114,33 +118,33 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "post_tags",
         key: &["post_id", "tag"],
-        columns: &[("post_id", Text), ("tag", Text)],
+        columns: &[("post_id", Id), ("tag", Text)],
     },
     Table {
         name: "idempotency_keys",
         key: &["user_id", "key"],
         columns: &[
-            ("user_id", Text),
+            ("user_id", Id),
             ("key", Text),
             ("request_hash", Text),
             ("response_status", Int),
             ("response_body", Text),
-            ("created_at", Int),
+            ("created_at", Time),
         ],
     },
     Table {
         name: "outbox",
         key: &["id"],
         columns: &[
-            ("id", Text),
+            ("id", Id),
             ("to_address", Text),
             ("subject", Text),
             ("body_text", Text),
-            ("created_at", Int),
+            ("created_at", Time),
             ("attempts", Int),
-            ("next_attempt_at", Int),
-            ("locked_until", Int),
-            ("sent_at", Int),
+            ("next_attempt_at", Time),
+            ("locked_until", Time),
+            ("sent_at", Time),
             ("last_error", Text),
         ],
     },
@@ -149,12 +153,12 @@ pub const TABLES: &[Table] = &[
         key: &["hash"],
         columns: &[
             ("hash", Text),
-            ("user_id", Text),
+            ("user_id", Id),
             ("purpose", Text),
             ("email", Text),
-            ("created_at", Int),
-            ("expires_at", Int),
-            ("used_at", Int),
+            ("created_at", Time),
+            ("expires_at", Time),
+            ("used_at", Time),
         ],
     },
 ];
@@ -191,11 +195,11 @@ pub async fn copy_all(source: &Db, target: &Db, force: bool, bar: &ProgressBar) 
         "the source's schema is at migration {from_version:?} but this rampart's is at {to_version:?}: \
          run `rampart migrate` against the source first"
     );
-    if source.backend == target.backend && location(source).await? == location(target).await? {
+    if source.backend() == target.backend() && location(source).await? == location(target).await? {
         anyhow::bail!("the source and the target are the same database");
     }
 
-    let mut dst = target.begin_write().await.context("starting the target transaction")?;
+    let mut dst = target.begin().await.context("starting the target transaction")?;
     let present = count_rows(&mut dst).await.context("counting the target's rows")?;
     let occupied: Vec<String> = present
         .iter()
@@ -209,24 +213,18 @@ pub async fn copy_all(source: &Db, target: &Db, force: bool, bar: &ProgressBar) 
             occupied.join(", ")
         );
         for table in TABLES.iter().rev() {
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {}", table.name)))
-                .execute(&mut *dst)
+            (&mut dst)
+                .execute(&format!("DELETE FROM {}", table.name), &[])
                 .await
                 .with_context(|| format!("emptying the target's {}", table.name))?;
         }
     }
 
     // One read transaction gives a consistent snapshot, so the counts taken now still hold at the end.
-    let mut src = match source.backend {
-        Backend::Sqlite => source.pool.begin().await,
-        Backend::Postgres => {
-            source
-                .pool
-                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .await
-        }
-    }
-    .context("starting the source transaction")?;
+    let mut src = source
+        .begin_snapshot()
+        .await
+        .context("starting the source transaction")?;
     let expected = count_rows(&mut src).await.context("counting the source's rows")?;
     bar.set_length(expected.iter().map(|(_, n)| n).sum());
 
@@ -251,26 +249,23 @@ pub async fn copy_all(source: &Db, target: &Db, force: bool, bar: &ProgressBar) 
         mismatches.join(", ")
     );
     dst.commit().await.context("committing the copy")?;
-    src.rollback().await.context("ending the source transaction")?;
+    drop(src);
     // Fresh tables have no planner statistics; without them PostgreSQL plans the feed as if the
     // tables were empty until autovacuum comes round (measured: 144 vs 2 700 requests/s).
-    let analyze = match target.backend {
-        Backend::Postgres => "ANALYZE",
-        Backend::Sqlite => "ANALYZE",
-    };
-    sqlx::query(analyze)
-        .execute(&target.pool)
+    let mut target_ex = target;
+    target_ex
+        .execute("ANALYZE", &[])
         .await
         .context("updating planner statistics")?;
     Ok(Summary { tables })
 }
 
 /// Rows per table, in `TABLES` order.
-async fn count_rows(conn: &mut AnyConnection) -> anyhow::Result<Vec<(&'static str, u64)>> {
+pub async fn count_rows(tx: &mut Tx) -> anyhow::Result<Vec<(&'static str, u64)>> {
     let mut counts = Vec::with_capacity(TABLES.len());
     for table in TABLES {
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", table.name)))
-            .fetch_one(&mut *conn)
+        let (n,): (i64,) = tx
+            .fetch_one(&format!("SELECT COUNT(*) FROM {}", table.name), &[])
             .await
             .with_context(|| format!("counting {}", table.name))?;
         counts.push((table.name, u64::try_from(n).unwrap_or_default()));
@@ -279,69 +274,60 @@ async fn count_rows(conn: &mut AnyConnection) -> anyhow::Result<Vec<(&'static st
 }
 
 /// The latest migration applied to `db`.
-async fn schema_version(db: &Db) -> anyhow::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
-        .fetch_one(&db.pool)
+pub async fn schema_version(mut db: &Db) -> anyhow::Result<Option<i64>> {
+    let (version,): (Option<i64>,) = db
+        .fetch_one("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE", &[])
         .await
-        .context("reading the applied migrations (is this a Rampart database?)")
+        .context("reading the applied migrations (is this a Rampart database?)")?;
+    Ok(version)
 }
 
 /// Where `db` lives, to catch a copy from a database onto itself.
-async fn location(db: &Db) -> anyhow::Result<String> {
-    let sql = match db.backend {
+async fn location(mut db: &Db) -> anyhow::Result<String> {
+    let sql = match db.backend() {
         Backend::Sqlite => "SELECT file FROM pragma_database_list WHERE name = 'main'",
         Backend::Postgres => {
             "SELECT current_database() || '@' || COALESCE(host(inet_server_addr()), 'local') || ':' \
              || COALESCE(CAST(inet_server_port() AS TEXT), '')"
         }
     };
-    sqlx::query_scalar(sql)
-        .fetch_one(&db.pool)
-        .await
-        .context("identifying the database")
+    let (place,): (String,) = db.fetch_one(&sql, &[]).await.context("identifying the database")?;
+    Ok(place)
 }
 
-/// One stored value.
-#[derive(Debug, Clone)]
-enum Value {
-    Text(Option<String>),
-    Int(Option<i64>),
-}
-
-impl Value {
-    fn read(row: &AnyRow, index: usize, kind: Kind) -> Result<Value, sqlx::Error> {
-        Ok(match kind {
-            Kind::Text => Value::Text(row.try_get(index)?),
-            Kind::Int => Value::Int(row.try_get(index)?),
-        })
-    }
-
-    fn bind(self, query: Query<'_, Any, AnyArguments>) -> Query<'_, Any, AnyArguments> {
-        match self {
-            Value::Text(v) => query.bind(v),
-            Value::Int(v) => query.bind(v),
-        }
-    }
+/// `value` as the argument a column of `kind` takes on either engine. SQLite hands ids over as text
+/// and instants as milliseconds; they are checked and converted here, so a row that would not decode
+/// on the other side stops the copy instead of landing there.
+fn typed(kind: Kind, value: &Value) -> Result<Arg<'_>, String> {
+    Ok(match (kind, value) {
+        (Kind::Text, Value::Null) => Arg::Text(None),
+        (Kind::Int, Value::Null) => Arg::Int(None),
+        (Kind::Id, Value::Null) => Arg::Id(None),
+        (Kind::Time, Value::Null) => Arg::Time(None),
+        (Kind::Text, Value::Text(t)) => Arg::Text(Some(t)),
+        (Kind::Int, Value::Int(i)) => Arg::Int(Some(*i)),
+        (Kind::Id, Value::Id(id)) => Arg::Id(Some(*id)),
+        (Kind::Id, Value::Text(t)) => Arg::Id(Some(uuid::Uuid::try_parse(t).map_err(|e| format!("{t:?}: {e}"))?)),
+        (Kind::Time, Value::Time(t)) => Arg::Time(Some(*t)),
+        (Kind::Time, Value::Int(ms)) => Arg::Time(Some(from_unix_ms(*ms).ok_or_else(|| format!("{ms} ms is out of range"))?)),
+        (kind, value) => return Err(format!("{value:?} is not a {kind:?} value")),
+    })
 }
 
 /// Copies one table in primary-key order, `BATCH` rows at a time.
-async fn copy_table(
-    table: &Table,
-    src: &mut AnyConnection,
-    dst: &mut AnyConnection,
-    bar: &ProgressBar,
-) -> anyhow::Result<u64> {
+async fn copy_table(table: &Table, src: &mut Tx, dst: &mut Tx, bar: &ProgressBar) -> anyhow::Result<u64> {
     let columns = column_list(table);
     let key = table.key.join(", ");
-    let key_at: Vec<usize> = table
+    let key_at: Vec<(usize, Kind)> = table
         .key
         .iter()
         .map(|k| {
-            table
+            let at = table
                 .columns
                 .iter()
                 .position(|(c, _)| c == k)
-                .expect("key columns are listed")
+                .expect("key columns are listed");
+            (at, table.columns[at].1)
         })
         .collect();
     let mut after: Option<Vec<Value>> = None;
@@ -355,28 +341,22 @@ async fn copy_table(
             "SELECT {columns} FROM {} {filter}ORDER BY {key} LIMIT {BATCH}",
             table.name
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for value in after.take().into_iter().flatten() {
-            query = value.bind(query);
-        }
-        let rows = query
-            .fetch_all(&mut *src)
+        let key_args = match &after {
+            None => Vec::new(),
+            Some(values) => (key_at.iter().zip(values))
+                .map(|((_, kind), value)| typed(*kind, value))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| anyhow::anyhow!("paging {}: {e}", table.name))?,
+        };
+        let rows: Vec<Vec<Value>> = src
+            .fetch_all(&sql, &key_args)
             .await
             .with_context(|| format!("reading {}", table.name))?;
-        let values = rows
-            .iter()
-            .map(|row| {
-                (table.columns.iter().enumerate())
-                    .map(|(i, (column, kind))| {
-                        Value::read(row, i, *kind).with_context(|| format!("reading {}.{column}", table.name))
-                    })
-                    .collect::<anyhow::Result<Vec<Value>>>()
-            })
-            .collect::<anyhow::Result<Vec<Vec<Value>>>>()?;
-        let Some(last) = values.last() else { break };
-        after = Some(key_at.iter().map(|&i| last[i].clone()).collect());
-        let n = values.len();
-        insert_rows(table, values, dst).await?;
+        let Some(last) = rows.last() else { break };
+        let next_after = key_at.iter().map(|&(i, _)| last[i].clone()).collect();
+        let n = rows.len();
+        insert_rows(table, &rows, dst).await?;
+        after = Some(next_after);
         copied += n as u64;
         bar.inc(n as u64);
         if n < BATCH {
@@ -387,12 +367,10 @@ async fn copy_table(
 }
 
 /// Inserts `rows` with as few statements as the parameter limit allows.
-async fn insert_rows(table: &Table, rows: Vec<Vec<Value>>, dst: &mut AnyConnection) -> anyhow::Result<()> {
+async fn insert_rows(table: &Table, rows: &[Vec<Value>], dst: &mut Tx) -> anyhow::Result<()> {
     let width = table.columns.len();
     let per_statement = (MAX_PARAMS / width).max(1);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Value>> = rows.by_ref().take(per_statement).collect();
+    for chunk in rows.chunks(per_statement) {
         let tuples: Vec<String> = (0..chunk.len())
             .map(|r| format!("({})", placeholders(r * width + 1, width)))
             .collect();
@@ -402,12 +380,13 @@ async fn insert_rows(table: &Table, rows: Vec<Vec<Value>>, dst: &mut AnyConnecti
             column_list(table),
             tuples.join(", ")
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for value in chunk.into_iter().flatten() {
-            query = value.bind(query);
+        let mut args = Vec::with_capacity(chunk.len() * width);
+        for row in chunk {
+            for ((column, kind), value) in table.columns.iter().zip(row) {
+                args.push(typed(*kind, value).map_err(|e| anyhow::anyhow!("{}.{column}: {e}", table.name))?);
+            }
         }
-        query
-            .execute(&mut *dst)
+        dst.execute(&sql, &args)
             .await
             .with_context(|| format!("writing {}", table.name))?;
     }
@@ -432,52 +411,60 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::args;
 
-    async fn sqlite(url: &str) -> Db {
-        let db = Db::connect_url(url, 1, Duration::from_secs(5)).await.unwrap();
+    async fn sqlite(dir: &std::path::Path, name: &str) -> Db {
+        let url = format!("sqlite://{}?mode=rwc", dir.join(name).display());
+        let db = Db::connect_url(&url, 1, Duration::from_secs(5)).await.unwrap();
         db.migrate().await.unwrap();
         db
     }
 
     #[tokio::test]
     async fn every_table_and_column_in_the_sqlite_schema_is_listed() {
-        let db = sqlite("sqlite::memory:").await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = &sqlite(dir.path(), "s.db").await;
         // `pragma_table_list` tells ordinary tables from virtual (FTS) tables and their shadow tables.
-        let stored: BTreeSet<String> = sqlx::query_scalar(
-            "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
-             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> '_sqlx_migrations'",
-        )
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+        let stored: Vec<(String,)> = db
+            .fetch_all(
+                "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> '_sqlx_migrations'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let stored: BTreeSet<String> = stored.into_iter().map(|(n,)| n).collect();
         let listed: BTreeSet<String> = TABLES.iter().map(|t| t.name.to_owned()).collect();
         assert_eq!(stored, listed, "store::transfer::TABLES must name every table");
 
         for table in TABLES {
-            let rows: Vec<(String, String, i64)> =
-                sqlx::query_as("SELECT name, type, pk FROM pragma_table_info($1) ORDER BY cid")
-                    .bind(table.name)
-                    .fetch_all(&db.pool)
-                    .await
-                    .unwrap();
+            let rows: Vec<(String, String, i64)> = db
+                .fetch_all(
+                    "SELECT name, type, pk FROM pragma_table_info($1) ORDER BY cid",
+                    args![table.name],
+                )
+                .await
+                .unwrap();
             let rows: Vec<(String, String, i64)> = rows
                 .into_iter()
                 .filter(|(name, _, _)| !ENGINE_ONLY.contains(&(table.name, name.as_str())))
                 .collect();
-            let stored: Vec<(String, Kind)> = rows
+            let stored: Vec<(String, String)> = rows
                 .iter()
-                .map(|(name, ty, _)| {
-                    let kind = match ty.to_ascii_uppercase().as_str() {
-                        "TEXT" => Kind::Text,
-                        "BIGINT" | "INTEGER" => Kind::Int,
-                        other => panic!("{}.{name} has type {other}, which migrate-data cannot copy", table.name),
+                .map(|(name, ty, _)| (name.clone(), ty.to_ascii_uppercase().replace("INTEGER", "BIGINT")))
+                .collect();
+            // SQLite stores ids as TEXT and instants as BIGINT milliseconds.
+            let listed: Vec<(String, String)> = table
+                .columns
+                .iter()
+                .map(|(c, k)| {
+                    let ty = match k {
+                        Kind::Text | Kind::Id => "TEXT",
+                        Kind::Int | Kind::Time => "BIGINT",
                     };
-                    (name.clone(), kind)
+                    ((*c).to_owned(), ty.to_owned())
                 })
                 .collect();
-            let listed: Vec<(String, Kind)> = table.columns.iter().map(|(c, k)| ((*c).to_owned(), *k)).collect();
             assert_eq!(stored, listed, "columns of {} in store::transfer::TABLES", table.name);
 
             let mut key: Vec<(i64, &str)> = rows
@@ -499,14 +486,14 @@ mod tests {
 
     #[tokio::test]
     async fn tables_are_listed_parents_before_children() {
-        let db = sqlite("sqlite::memory:").await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = &sqlite(dir.path(), "s.db").await;
         for (at, table) in TABLES.iter().enumerate() {
-            let parents: Vec<String> = sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_list($1)")
-                .bind(table.name)
-                .fetch_all(&db.pool)
+            let parents: Vec<(String,)> = db
+                .fetch_all("SELECT \"table\" FROM pragma_foreign_key_list($1)", args![table.name])
                 .await
                 .unwrap();
-            for parent in parents {
+            for (parent,) in parents {
                 let before = TABLES[..at].iter().any(|t| t.name == parent);
                 assert!(
                     before,
@@ -517,42 +504,47 @@ mod tests {
         }
     }
 
-    async fn seed(db: &Db, users: usize) {
+    /// Ids are UUIDs now: the copy checks each id column decodes as one.
+    fn user_id(i: usize) -> uuid::Uuid {
+        uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + i as u128)
+    }
+
+    async fn seed(mut db: &Db, users: usize) {
         for i in 0..users {
-            sqlx::query(
+            db.execute(
                 "INSERT INTO users (id, username, email, password_hash, display_name, created_at, updated_at) \
                  VALUES ($1, $2, $3, 'hash', NULL, $4, $4)",
+                args![user_id(i), format!("user{i}"), format!("user{i}@example.com"), i as i64],
             )
-            .bind(format!("user-{i:05}"))
-            .bind(format!("user{i}"))
-            .bind(format!("user{i}@example.com"))
-            .bind(i as i64)
-            .execute(&db.pool)
             .await
             .unwrap();
         }
-        sqlx::query(
+        let session = user_id(1_000_000);
+        db.execute(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at) \
-             VALUES ('s1', 'user-00000', 1, 2, 3, 4)",
+             VALUES ($1, $2, 1, 2, 3, 4)",
+            args![session, user_id(0)],
         )
-        .execute(&db.pool)
         .await
         .unwrap();
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ('h1', 's1', 5)")
-            .execute(&db.pool)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO audit_events (id, kind, details, created_at) VALUES ('a1', 'test', '{}', 6)")
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        db.execute(
+            "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ('h1', $1, 5)",
+            args![session],
+        )
+        .await
+        .unwrap();
+        db.execute(
+            "INSERT INTO audit_events (id, kind, details, created_at) VALUES ($1, 'test', '{}', 6)",
+            args![user_id(2_000_000)],
+        )
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
     async fn a_copy_between_sqlite_files_pages_through_every_row_and_refuses_a_full_target() {
         let dir = tempfile::tempdir().unwrap();
-        let url = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
-        let (source, target) = (sqlite(&url("a.db")).await, sqlite(&url("b.db")).await);
+        let (source, target) = (sqlite(dir.path(), "a.db").await, sqlite(dir.path(), "b.db").await);
         seed(&source, 2 * BATCH + 7).await;
         let bar = ProgressBar::hidden();
 
@@ -569,10 +561,7 @@ mod tests {
             ("email_tokens", 0),
         ];
         assert_eq!(summary.tables, expected);
-        assert_eq!(
-            count_rows(&mut target.pool.acquire().await.unwrap()).await.unwrap(),
-            expected
-        );
+        assert_eq!(count_rows(&mut target.begin().await.unwrap()).await.unwrap(), expected);
 
         let err = copy_all(&source, &target, false, &bar).await.unwrap_err().to_string();
         assert!(err.contains("not empty") && err.contains("--force"), "{err}");
@@ -581,6 +570,27 @@ mod tests {
 
         let err = copy_all(&source, &source, true, &bar).await.unwrap_err().to_string();
         assert!(err.contains("same database"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_row_whose_id_is_not_a_uuid_stops_the_copy_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, target) = (sqlite(dir.path(), "a.db").await, sqlite(dir.path(), "b.db").await);
+        seed(&source, 3).await;
+        (&source)
+            .execute(
+                "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
+                 VALUES ('not-a-uuid', 'odd', 'odd@example.com', 'hash', 1, 1)",
+                &[],
+            )
+            .await
+            .unwrap();
+        let err = copy_all(&source, &target, false, &ProgressBar::hidden())
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("not-a-uuid"), "{err:#}");
+        let counts = count_rows(&mut target.begin().await.unwrap()).await.unwrap();
+        assert!(counts.iter().all(|(_, n)| *n == 0), "{counts:?}");
     }
 
     #[test]

@@ -95,10 +95,7 @@ async fn invalid_registrations_are_refused_field_by_field() {
             "{why}: errors name {field}: {problem}"
         );
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let count = app.count("SELECT COUNT(*) FROM users", &[]).await;
     assert_eq!(count, 0, "nothing was stored");
 }
 
@@ -150,10 +147,7 @@ async fn concurrent_registrations_with_one_email_give_exactly_one_success() {
         19,
         "{statuses:?}"
     );
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let count = app.count("SELECT COUNT(*) FROM users", &[]).await;
     assert_eq!(count, 1);
 }
 
@@ -195,10 +189,7 @@ async fn fields_outside_the_schema_are_refused_and_never_applied() {
         let res = app.post_json("/api/v1/auth/register", &body).await;
         assert_problem(res, StatusCode::BAD_REQUEST, "unknown_field").await;
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let count = app.count("SELECT COUNT(*) FROM users", &[]).await;
     assert_eq!(count, 0);
 }
 
@@ -220,7 +211,7 @@ async fn unknown_wrong_and_disabled_logins_are_indistinguishable() {
     let app = spawn_app().await;
     let user = app.user_named("victim").await;
     let disabled = app.user_named("gone").await;
-    rampart::store::users::admin_update(&app.state.db, &disabled.id, None, Some(true))
+    rampart::store::users::admin_update(&app.state.db, disabled.uid(), None, Some(true))
         .await
         .unwrap();
 

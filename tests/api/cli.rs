@@ -56,14 +56,14 @@ fn describe(out: &Output) -> String {
 
 /// The (username, role) rows of the SQLite database `rampart.db` in `dir`, read directly.
 async fn stored_users(dir: &Path) -> Vec<(String, String)> {
-    let url = format!("sqlite://{}", dir.join("rampart.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open rampart.db");
-    let rows = sqlx::query_as("SELECT username, role FROM users ORDER BY username")
-        .fetch_all(&pool)
-        .await
-        .expect("read users");
-    pool.close().await;
-    rows
+    let conn = rusqlite::Connection::open(dir.join("rampart.db")).expect("open rampart.db");
+    let mut stmt = conn
+        .prepare("SELECT username, role FROM users ORDER BY username")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .expect("read users")
 }
 
 #[tokio::test]

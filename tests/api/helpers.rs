@@ -6,6 +6,8 @@ use rampart::config::{Argon2Settings, Rate, Settings};
 use rampart::domain::Role;
 use rampart::startup::Application;
 use rampart::state::AppState;
+use rampart::store::Exec;
+use rampart::store::value::Arg;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -82,7 +84,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let state = app.state().clone();
     if pg.is_some() {
         assert_eq!(
-            state.db.backend,
+            state.db.backend(),
             rampart::store::Backend::Postgres,
             "the suite runs on PostgreSQL"
         );
@@ -205,6 +207,13 @@ pub struct TestUser {
     pub refresh: String,
 }
 
+impl TestUser {
+    /// The id as the store takes it.
+    pub fn uid(&self) -> uuid::Uuid {
+        self.id.parse().expect("user ids are UUIDs")
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
@@ -310,7 +319,7 @@ impl TestApp {
         // Most tests post; verification itself is exercised through the mail in its own tests.
         let id = body["user"]["id"].as_str().unwrap();
         assert!(
-            rampart::store::users::mark_email_verified(&self.state.db, id, &email)
+            rampart::store::users::mark_email_verified(&self.state.db, id.parse().unwrap(), &email)
                 .await
                 .unwrap()
         );
@@ -327,7 +336,7 @@ impl TestApp {
     /// Registers a user and gives them `role` directly in the database.
     pub async fn user_with_role(&self, role: Role) -> TestUser {
         let user = self.new_user().await;
-        rampart::store::users::admin_update(&self.state.db, &user.id, Some(role), None)
+        rampart::store::users::admin_update(&self.state.db, user.uid(), Some(role), None)
             .await
             .unwrap();
         user
@@ -372,10 +381,18 @@ impl TestApp {
 
     /// Number of post rows.
     pub async fn post_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM posts")
-            .fetch_one(&self.state.db.pool)
-            .await
-            .unwrap()
+        self.count("SELECT COUNT(*) FROM posts", &[]).await
+    }
+
+    /// The one number `sql` returns (a `COUNT(*)`), for assertions on stored state.
+    pub async fn count(&self, sql: &str, args: &[Arg<'_>]) -> i64 {
+        let (n,): (i64,) = (&self.state.db).fetch_one(&sql, args).await.unwrap();
+        n
+    }
+
+    /// Runs a write straight on the database, to arrange state the API cannot (aged rows, crashes).
+    pub async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> u64 {
+        (&self.state.db).execute(&sql, args).await.unwrap()
     }
 
     /// Base keys the storage driver holds.

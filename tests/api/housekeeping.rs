@@ -4,61 +4,50 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use rampart::domain::now;
+use rampart::housekeeping::{self, Pruned};
+use rampart::store::value::Arg;
+use time::Duration;
+use uuid::Uuid;
+
 use crate::fixtures;
 use crate::helpers::spawn_app;
-use rampart::domain::now_ms;
-use rampart::housekeeping::{self, Pruned};
 
-const DAY: i64 = 24 * 3600 * 1000;
-
-async fn count(app: &crate::helpers::TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap()
-}
+const DAY: Duration = Duration::DAY;
 
 #[tokio::test]
 async fn a_pass_deletes_only_what_has_aged_out() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let now = now_ms();
-    let db = &app.state.db.pool;
+    let now = now();
 
     // Mail: sent 8 days ago (goes), sent an hour ago (stays), never sent and 30 days old (stays).
+    // Outbox ids are UUIDs: these are named for the test.
+    let (old_sent, new_sent, unsent) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     for (id, created, sent) in [
-        ("m-old-sent", now - 9 * DAY, Some(now - 8 * DAY)),
-        ("m-new-sent", now - DAY, Some(now - 3600 * 1000)),
-        ("m-unsent", now - 30 * DAY, None),
+        (old_sent, now - 9 * DAY, Some(now - 8 * DAY)),
+        (new_sent, now - DAY, Some(now - Duration::HOUR)),
+        (unsent, now - 30 * DAY, None),
     ] {
-        sqlx::query(
+        app.exec(
             "INSERT INTO outbox (id, to_address, subject, body_text, created_at, next_attempt_at, sent_at) \
              VALUES ($1, 'a@example.com', 's', 'b', $2, $2, $3)",
+            rampart::args![id, created, sent],
         )
-        .bind(id)
-        .bind(created)
-        .bind(sent)
-        .execute(db)
-        .await
-        .unwrap();
+        .await;
     }
     // Tokens: expired two days ago (goes), expired an hour ago (stays), valid (stays).
     for (hash, expires) in [
         ("t-old", now - 2 * DAY),
-        ("t-recent", now - 3600 * 1000),
+        ("t-recent", now - Duration::HOUR),
         ("t-valid", now + DAY),
     ] {
-        sqlx::query(
+        app.exec(
             "INSERT INTO email_tokens (hash, user_id, purpose, email, created_at, expires_at) \
              VALUES ($1, $2, 'verify_email', 'a@example.com', $3, $4)",
+            rampart::args![hash, user.uid(), expires - DAY, expires],
         )
-        .bind(hash)
-        .bind(&user.id)
-        .bind(expires - DAY)
-        .bind(expires)
-        .execute(db)
-        .await
-        .unwrap();
+        .await;
     }
     // Idempotency: a post made with a key, whose record is then aged past 24 hours, and a fresh one.
     let image = fixtures::jpeg(40, 30);
@@ -69,11 +58,11 @@ async fn a_pass_deletes_only_what_has_aged_out() {
     let kept = app.upload_form(&user.access, form(), Some("k-new")).await;
     assert_eq!(kept.status(), StatusCode::CREATED);
     let kept: Value = kept.json().await.unwrap();
-    sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE key = 'k-old'")
-        .bind(now - DAY - 60_000)
-        .execute(db)
-        .await
-        .unwrap();
+    app.exec(
+        "UPDATE idempotency_keys SET created_at = $1 WHERE key = 'k-old'",
+        rampart::args![now - DAY - Duration::MINUTE],
+    )
+    .await;
 
     let pruned = housekeeping::run_once(&app.state.db, now).await.unwrap();
     assert_eq!(
@@ -84,27 +73,31 @@ async fn a_pass_deletes_only_what_has_aged_out() {
             idempotency_keys: 1
         }
     );
-    let left = count(
-        &app,
-        "SELECT COUNT(*) FROM outbox WHERE id IN ('m-new-sent', 'm-unsent')",
-    )
-    .await;
+    let left = app
+        .count(
+            "SELECT COUNT(*) FROM outbox WHERE id IN ($1, $2)",
+            &[Arg::Id(Some(new_sent)), Arg::Id(Some(unsent))],
+        )
+        .await;
     assert_eq!(
         (
             left,
-            count(&app, "SELECT COUNT(*) FROM outbox WHERE id = 'm-old-sent'").await
+            app.count("SELECT COUNT(*) FROM outbox WHERE id = $1", &[Arg::Id(Some(old_sent))])
+                .await
         ),
         (2, 0)
     );
-    let tokens = count(
-        &app,
-        "SELECT COUNT(*) FROM email_tokens WHERE hash IN ('t-recent', 't-valid')",
-    )
-    .await;
+    let tokens = app
+        .count(
+            "SELECT COUNT(*) FROM email_tokens WHERE hash IN ('t-recent', 't-valid')",
+            &[],
+        )
+        .await;
     assert_eq!(
         (
             tokens,
-            count(&app, "SELECT COUNT(*) FROM email_tokens WHERE hash = 't-old'").await
+            app.count("SELECT COUNT(*) FROM email_tokens WHERE hash = 't-old'", &[])
+                .await
         ),
         (2, 0)
     );

@@ -1,5 +1,7 @@
 //! Abuse limits: per-IP buckets on register, login and refresh, and failed-login throttles per account.
 
+use rampart::store::Exec;
+
 use std::time::{Duration, Instant};
 
 use rampart::config::{Rate, Settings};
@@ -75,10 +77,7 @@ async fn registering_more_than_the_burst_from_one_ip_is_rate_limited() {
 
     let retry_after = assert_rate_limited(res).await;
     assert!(retry_after <= 1200, "one token refills in 3600/3 s: {retry_after}");
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let count = app.count("SELECT COUNT(*) FROM users", &[]).await;
     assert_eq!(count, 3, "the refused registration stored nothing");
     let other = register_from(&app, "203.0.113.2", 4).await;
     assert_eq!(other.status(), StatusCode::CREATED, "another client is unaffected");
@@ -332,10 +331,11 @@ async fn a_forged_x_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_ip_l
     )
     .await;
     assert_rate_limited(res).await;
-    let events: Vec<Option<String>> = sqlx::query_scalar("SELECT ip FROM audit_events WHERE kind = 'login_failed'")
-        .fetch_all(&app.state.db.pool)
+    let events: Vec<(Option<String>,)> = (&app.state.db)
+        .fetch_all("SELECT ip FROM audit_events WHERE kind = 'login_failed'", &[])
         .await
         .unwrap();
+    let events: Vec<Option<String>> = events.into_iter().map(|(ip,)| ip).collect();
     assert!(
         events.iter().all(|ip| ip.as_deref() == Some("127.0.0.1")),
         "the socket peer is recorded: {events:?}"

@@ -4,7 +4,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rampart::config::Settings;
-use rampart::domain::now_ms;
+use rampart::domain::now;
+use time::OffsetDateTime;
+
+/// `n` milliseconds.
+fn ms(n: i64) -> time::Duration {
+    time::Duration::milliseconds(n)
+}
 use rampart::mail::transport::Transport;
 use rampart::mail::{Message, sender, templates};
 use rampart::store::outbox::{self, OutboxRow};
@@ -46,13 +52,9 @@ fn reset_message(to: &str) -> Message {
 }
 
 async fn outbox_rows(app: &TestApp) -> Vec<OutboxRow> {
-    sqlx::query_as::<_, OutboxRow>(
-        "SELECT id, to_address, subject, body_text, created_at, attempts, next_attempt_at, locked_until, sent_at, \
-         last_error FROM outbox ORDER BY created_at, id",
-    )
-    .fetch_all(&app.state.db.pool)
-    .await
-    .unwrap()
+    use rampart::store::Exec;
+    let sql = format!("SELECT {} FROM outbox ORDER BY created_at, id", OutboxRow::columns());
+    (&app.state.db).fetch_all(&sql, &[]).await.unwrap()
 }
 
 /// Waits until `done` holds for the outbox rows, or fails after `timeout`.
@@ -72,19 +74,14 @@ async fn wait_for_rows(app: &TestApp, timeout: Duration, what: &str, done: impl 
 }
 
 /// Queues a row that falls due only at `at`, so the app's own sender leaves it alone until then.
-async fn insert_due_at(app: &TestApp, to: &str, at: i64) -> String {
-    let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
+async fn insert_due_at(app: &TestApp, to: &str, at: OffsetDateTime) -> uuid::Uuid {
+    let id = uuid::Uuid::now_v7();
+    app.exec(
         "INSERT INTO outbox (id, to_address, subject, body_text, created_at, next_attempt_at) \
          VALUES ($1, $2, 'subject', 'text', $3, $4)",
+        rampart::args![id, to, now(), at],
     )
-    .bind(&id)
-    .bind(to)
-    .bind(now_ms())
-    .bind(at)
-    .execute(&app.state.db.pool)
-    .await
-    .unwrap();
+    .await;
     id
 }
 
@@ -217,7 +214,7 @@ async fn the_file_transport_writes_a_private_eml_file() {
     };
     let name = path.file_name().unwrap().to_str().unwrap().to_owned();
     let (ms, rest) = name.split_once('-').expect("<unix-ms>-<id>.eml");
-    assert!(ms.parse::<i64>().is_ok_and(|ms| ms <= now_ms()), "{name}");
+    assert!(ms.parse::<i64>().is_ok_and(|ms| ms <= rampart::domain::unix_ms(now())), "{name}");
     assert!(rest.len() > ".eml".len(), "{name}");
 
     let raw = std::fs::read(&path).unwrap();
@@ -302,42 +299,42 @@ async fn only_one_of_many_concurrent_claims_on_a_message_wins() {
     // Arrange: the test drives the claims with its own clock, an hour ahead.
     let app = spawn_app_with(|s| s.mail.poll_ms = 3_600_000).await;
     let db = &app.state.db;
-    let later = now_ms() + 3_600_000;
+    let later = now() + ms(3_600_000);
     let id = insert_due_at(&app, "dan@example.com", later).await;
-    let at = later + 1;
-    assert!(!outbox::claim(db, &id, later - 1, 60_000).await.unwrap(), "not due yet");
+    let at = later + ms(1);
+    assert!(!outbox::claim(db, id, later - ms(1), ms(60_000)).await.unwrap(), "not due yet");
     assert_eq!(outbox::due(db, at, 10).await.unwrap().len(), 1);
 
     // Act
-    let claims = futures::future::join_all((0..8).map(|_| outbox::claim(db, &id, at, 60_000))).await;
+    let claims = futures::future::join_all((0..8).map(|_| outbox::claim(db, id, at, ms(60_000)))).await;
 
     // Assert
     let won = claims.into_iter().map(Result::unwrap).filter(|&won| won).count();
     assert_eq!(won, 1, "exactly one claimer wins");
     assert!(
-        outbox::due(db, at + 1, 10).await.unwrap().is_empty(),
+        outbox::due(db, at + ms(1), 10).await.unwrap().is_empty(),
         "a held row is not due"
     );
     assert!(
-        !outbox::claim(db, &id, at + 59_999, 60_000).await.unwrap(),
+        !outbox::claim(db, id, at + ms(59_999), ms(60_000)).await.unwrap(),
         "the lease holds"
     );
     assert!(
-        outbox::claim(db, &id, at + 60_001, 60_000).await.unwrap(),
+        outbox::claim(db, id, at + ms(60_001), ms(60_000)).await.unwrap(),
         "an expired lease (a crashed sender) can be taken over"
     );
-    outbox::mark_failed(db, &id, "refused", at + 1_000).await.unwrap();
-    let row = outbox::find(db, &id).await.unwrap().unwrap();
+    outbox::mark_failed(db, id, "refused", at + ms(1_000)).await.unwrap();
+    let row = outbox::find(db, id).await.unwrap().unwrap();
     assert_eq!((row.attempts, row.locked_until), (1, None));
     assert_eq!(row.last_error.as_deref(), Some("refused"));
-    assert!(outbox::claim(db, &id, at + 1_000, 60_000).await.unwrap());
-    outbox::mark_sent(db, &id, at + 1_001).await.unwrap();
+    assert!(outbox::claim(db, id, at + ms(1_000), ms(60_000)).await.unwrap());
+    outbox::mark_sent(db, id, at + ms(1_001)).await.unwrap();
     assert!(
-        !outbox::claim(db, &id, at + 10_000_000, 60_000).await.unwrap(),
+        !outbox::claim(db, id, at + ms(10_000_000), ms(60_000)).await.unwrap(),
         "a sent message is never claimed"
     );
-    let row = outbox::find(db, &id).await.unwrap().unwrap();
-    assert_eq!((row.attempts, row.sent_at), (2, Some(at + 1_001)));
+    let row = outbox::find(db, id).await.unwrap().unwrap();
+    assert_eq!((row.attempts, row.sent_at), (2, Some(at + ms(1_001))));
 }
 
 #[tokio::test]
@@ -345,7 +342,7 @@ async fn pending_mail_to_an_address_can_be_dropped() {
     let app = spawn_app_with(|s| s.mail.poll_ms = 3_600_000).await;
     let db = &app.state.db;
     for to in ["eve@example.com", "eve@example.com", "fay@example.com"] {
-        insert_due_at(&app, to, now_ms() + 3_600_000).await;
+        insert_due_at(&app, to, now() + ms(3_600_000)).await;
     }
 
     assert_eq!(outbox::pending_for(db, "eve@example.com").await.unwrap().len(), 2);

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rampart::domain::Role;
 use rampart::store::transfer::{ENGINE_ONLY, TABLES};
-use rampart::store::{Backend, Db};
+use rampart::store::value::Value as Stored;
+use rampart::store::{Backend, Db, Exec};
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -43,7 +44,7 @@ async fn seed(app: &TestApp) -> Vec<(String, &'static str)> {
     }
     // There is no HTTP way to the first admin; `rampart admin create` writes the same row.
     let alice_id = tokens["alice"]["user"]["id"].as_str().unwrap();
-    rampart::store::users::admin_update(&app.state.db, alice_id, Some(Role::Admin), None)
+    rampart::store::users::admin_update(&app.state.db, alice_id.parse().unwrap(), Some(Role::Admin), None)
         .await
         .unwrap();
     let login = json!({ "login": "alice", "password": PASSWORD });
@@ -68,10 +69,7 @@ async fn seed(app: &TestApp) -> Vec<(String, &'static str)> {
     )
     .await;
     // Posting needs a verified address; the verification flow itself is tested elsewhere.
-    sqlx::query("UPDATE users SET email_verified_at = created_at")
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    app.exec("UPDATE users SET email_verified_at = created_at", &[]).await;
     let bob = tokens["bob"]["access_token"].as_str().unwrap();
     for (caption, key) in [("Sunset over the #pier", Some("first-post")), ("#Harbour lights", None)] {
         let image = Part::bytes(jpeg(48, 32))
@@ -97,6 +95,17 @@ async fn seed(app: &TestApp) -> Vec<(String, &'static str)> {
         .collect()
 }
 
+/// A stored value as text, the same on both engines: ids hyphenated, instants in Unix milliseconds.
+fn as_text(value: Stored) -> Option<String> {
+    match value {
+        Stored::Null => None,
+        Stored::Text(t) => Some(t),
+        Stored::Int(i) => Some(i.to_string()),
+        Stored::Id(id) => Some(id.to_string()),
+        Stored::Time(t) => Some(rampart::domain::unix_ms(t).to_string()),
+    }
+}
+
 /// Every table's columns (sorted) and rows (as text, sorted), found through the engine's own catalog
 /// rather than `store::transfer::TABLES`, so a table or column the copy leaves out shows as a difference.
 /// Left out is what one engine derives for itself: SQLite's full-text tables and `ENGINE_ONLY` columns,
@@ -105,7 +114,8 @@ type Snapshot = BTreeMap<String, (Vec<String>, Vec<Vec<Option<String>>>)>;
 
 async fn snapshot(url: &str) -> Snapshot {
     let db = Db::connect_url(url, 2, Duration::from_secs(5)).await.unwrap();
-    let (tables_sql, columns_sql) = match db.backend {
+    let mut ex = &db;
+    let (tables_sql, columns_sql) = match db.backend() {
         Backend::Sqlite => (
             "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
              AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> '_sqlx_migrations'",
@@ -118,33 +128,23 @@ async fn snapshot(url: &str) -> Snapshot {
              WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'",
         ),
     };
-    let tables: Vec<String> = sqlx::query_scalar(tables_sql).fetch_all(&db.pool).await.unwrap();
+    let tables: Vec<(String,)> = ex.fetch_all(tables_sql, &[]).await.unwrap();
     let mut snapshot = Snapshot::new();
-    for table in tables {
-        let mut columns: Vec<String> = sqlx::query_scalar(columns_sql)
-            .bind(&table)
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
-        columns.retain(|c| db.backend == Backend::Postgres || !ENGINE_ONLY.contains(&(table.as_str(), c.as_str())));
+    for (table,) in tables {
+        let columns: Vec<(String,)> = ex.fetch_all(columns_sql, rampart::args![table]).await.unwrap();
+        let mut columns: Vec<String> = columns.into_iter().map(|(c,)| c).collect();
+        columns.retain(|c| db.backend() == Backend::Postgres || !ENGINE_ONLY.contains(&(table.as_str(), c.as_str())));
         columns.sort();
-        let select: Vec<String> = columns.iter().map(|c| format!("CAST({c} AS TEXT)")).collect();
-        let sql = format!("SELECT {} FROM {table}", select.join(", "));
-        let mut rows: Vec<Vec<Option<String>>> = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&db.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| {
-                (0..columns.len())
-                    .map(|i| sqlx::Row::try_get(row, i).unwrap())
-                    .collect()
-            })
+        let sql = format!("SELECT {} FROM {table}", columns.join(", "));
+        let rows: Vec<Vec<Stored>> = ex.fetch_all(&sql, &[]).await.unwrap();
+        let mut rows: Vec<Vec<Option<String>>> = rows
+            .into_iter()
+            .map(|row| row.into_iter().map(as_text).collect())
             .collect();
         rows.sort();
         snapshot.insert(table, (columns, rows));
     }
-    db.pool.close().await;
+    db.close().await;
     snapshot
 }
 
@@ -202,13 +202,13 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         return;
     };
     let mut source_app = spawn_app().await;
-    if source_app.state.db.backend != Backend::Sqlite {
+    if source_app.state.db.backend() != Backend::Sqlite {
         println!("skipped: the source of this test is the SQLite default");
         return;
     }
     let users = seed(&source_app).await;
     source_app.stop().await;
-    source_app.state.db.pool.close().await;
+    source_app.state.db.close().await;
     let source = format!("sqlite://{}", source_app.dir.path().join("rampart.db").display());
     let original = snapshot(&source).await;
     for table in TABLES {
@@ -241,18 +241,23 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
     assert_eq!(snapshot(&pg.url).await, original, "PostgreSQL copy");
 
     // A second run must not touch a non-empty target, not even a row it did not write itself.
+    let marker_id = uuid::Uuid::now_v7();
+    let marker_id_text = marker_id.to_string();
     let marker = BTreeMap::from([
-        ("id", "marker"),
+        ("id", marker_id_text.as_str()),
         ("kind", "test.marker"),
         ("details", "{}"),
         ("created_at", "1"),
     ]);
     let db = Db::connect_url(&pg.url, 1, Duration::from_secs(5)).await.unwrap();
-    sqlx::query("INSERT INTO audit_events (id, kind, details, created_at) VALUES ('marker', 'test.marker', '{}', 1)")
-        .execute(&db.pool)
+    (&db)
+        .execute(
+            "INSERT INTO audit_events (id, kind, details, created_at) VALUES ($1, 'test.marker', '{}', $2)",
+            rampart::args![marker_id, rampart::domain::from_unix_ms(1).unwrap()],
+        )
         .await
         .unwrap();
-    db.pool.close().await;
+    db.close().await;
     let mut marked = original.clone();
     let (columns, rows) = marked.get_mut("audit_events").unwrap();
     rows.push(
@@ -283,11 +288,11 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(snapshot(&back).await, original, "SQLite copy of the PostgreSQL copy");
     let db = Db::connect_url(&back, 1, Duration::from_secs(5)).await.unwrap();
-    let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM posts_fts WHERE posts_fts MATCH 'pier'")
-        .fetch_one(&db.pool)
+    let (found,): (i64,) = (&db)
+        .fetch_one("SELECT COUNT(*) FROM posts_fts WHERE posts_fts MATCH 'pier'", &[])
         .await
         .unwrap();
-    db.pool.close().await;
+    db.close().await;
     assert_eq!(found, 1, "the SQLite copy's caption index covers the copied posts");
 
     let copy_url = pg.url.clone();

@@ -1,6 +1,8 @@
 //! Image posts end to end: upload sanitising, hostile inputs, the feed, ownership, concurrency
 //! controls, idempotency and quotas. The same suite runs on every storage driver.
 
+use rampart::args;
+
 use futures::future::join_all;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -324,7 +326,7 @@ async fn posting_needs_an_authenticated_active_account() {
         .unwrap();
     assert_problem(res, StatusCode::UNAUTHORIZED, "missing_token").await;
     let user = app.new_user().await;
-    rampart::store::users::admin_update(&app.state.db, &user.id, None, Some(true))
+    rampart::store::users::admin_update(&app.state.db, user.uid(), None, Some(true))
         .await
         .unwrap();
     let res = app.upload(&user.access, fixtures::jpeg(20, 20), "x").await;
@@ -569,7 +571,7 @@ async fn posts_of_disabled_accounts_disappear_from_feeds() {
     let app = spawn_app().await;
     let user = app.user_named("fading").await;
     let p = post(&app, &user, "soon hidden").await;
-    rampart::store::users::admin_update(&app.state.db, &user.id, None, Some(true))
+    rampart::store::users::admin_update(&app.state.db, user.uid(), None, Some(true))
         .await
         .unwrap();
     let feed: Value = app.get("/api/v1/posts").await.json().await.unwrap();
@@ -776,12 +778,12 @@ async fn an_idempotency_key_left_unfinished_by_a_crash_is_taken_over_by_a_retry(
     h.update(&img);
     let hash: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     // What a server that died mid-request leaves behind: a claim with no answer, long ago.
-    sqlx::query("INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, 'k-crash', $2, 0)")
-        .bind(&user.id)
-        .bind(&hash)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    let long_ago = rampart::domain::from_unix_ms(0).unwrap();
+    app.exec(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, 'k-crash', $2, $3)",
+        args![user.uid(), hash, long_ago],
+    )
+    .await;
     let res = app
         .upload_form(&user.access, form("after a crash", img), Some("k-crash"))
         .await;

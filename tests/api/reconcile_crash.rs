@@ -1,5 +1,8 @@
 //! Storage and database stay consistent: `rampart media reconcile`, and killing the server mid-upload.
 
+use rampart::args;
+use rampart::store::Exec;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -49,7 +52,7 @@ fn plant(media: &Path, key: &str) {
 #[tokio::test]
 async fn reconcile_removes_old_orphans_and_posts_whose_media_is_gone() {
     let app = spawn_app().await;
-    if app.state.db.backend != rampart::store::Backend::Sqlite {
+    if app.state.db.backend() != rampart::store::Backend::Sqlite {
         println!("skipped: the reconcile command test reads the SQLite default");
         return;
     }
@@ -67,9 +70,9 @@ async fn reconcile_removes_old_orphans_and_posts_whose_media_is_gone() {
         .await
         .unwrap();
     let media = app.dir.path().join("media");
-    let broken_key: String = sqlx::query_scalar("SELECT base_key FROM posts WHERE id = $1")
-        .bind(broken["id"].as_str())
-        .fetch_one(&app.state.db.pool)
+    let broken_id: uuid::Uuid = broken["id"].as_str().unwrap().parse().unwrap();
+    let (broken_key,): (String,) = (&app.state.db)
+        .fetch_one("SELECT base_key FROM posts WHERE id = $1", args![broken_id])
         .await
         .unwrap();
     std::fs::remove_dir_all(media.join(&broken_key)).unwrap();

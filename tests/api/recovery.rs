@@ -10,9 +10,12 @@ use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 
 /// Subjects and bodies of the mail queued for `address`, oldest first.
 async fn mail_to(app: &TestApp, address: &str) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT subject, body_text FROM outbox WHERE to_address = $1 ORDER BY created_at, id")
-        .bind(address)
-        .fetch_all(&app.state.db.pool)
+    use rampart::store::Exec;
+    (&app.state.db)
+        .fetch_all(
+            "SELECT subject, body_text FROM outbox WHERE to_address = $1 ORDER BY created_at, id",
+            rampart::args![address],
+        )
         .await
         .unwrap()
 }
@@ -76,11 +79,9 @@ async fn registering_sends_a_verification_link_built_from_the_public_origin() {
 
     let token = token_from_mail(&app, "vera@example.com", "Confirm your email").await;
     assert!(token.len() >= 22, "at least 128 bits");
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM email_tokens WHERE hash = $1")
-        .bind(&token)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let stored = app
+        .count("SELECT COUNT(*) FROM email_tokens WHERE hash = $1", rampart::args![token])
+        .await;
     assert_eq!(stored, 0, "tokens are stored only as hashes");
     assert_eq!(verify(&app, &token).await.status(), StatusCode::NO_CONTENT);
     let me: Value = app
@@ -178,10 +179,12 @@ async fn tokens_for_another_purpose_or_expired_are_refused() {
     )
     .await;
 
-    sqlx::query("UPDATE email_tokens SET expires_at = 0")
-        .execute(&other.state.db.pool)
-        .await
-        .unwrap();
+    other
+        .exec(
+            "UPDATE email_tokens SET expires_at = $1",
+            rampart::args![rampart::domain::from_unix_ms(0).unwrap()],
+        )
+        .await;
     assert_problem(
         verify(&other, &verify_token).await,
         StatusCode::BAD_REQUEST,
@@ -202,11 +205,12 @@ async fn a_verification_link_for_an_old_address_is_void() {
     let body = register(&app, "mover").await;
     let token = token_from_mail(&app, "mover@example.com", "Confirm").await;
     let id = body["user"]["id"].as_str().unwrap();
-    sqlx::query("UPDATE users SET email = 'elsewhere@example.com' WHERE id = $1")
-        .bind(id)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    let id: uuid::Uuid = id.parse().unwrap();
+    app.exec(
+        "UPDATE users SET email = 'elsewhere@example.com' WHERE id = $1",
+        rampart::args![id],
+    )
+    .await;
     assert_problem(verify(&app, &token).await, StatusCode::BAD_REQUEST, "invalid_token").await;
 }
 
@@ -499,10 +503,7 @@ async fn two_confirmations_racing_for_one_address_leave_exactly_one_owner() {
         1,
         "{statuses:?}"
     );
-    let owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = 'prize@example.com'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let owners = app.count("SELECT COUNT(*) FROM users WHERE email = 'prize@example.com'", &[]).await;
     assert_eq!(owners, 1);
 }
 
@@ -578,19 +579,15 @@ async fn deleting_the_account_leaves_nothing_behind() {
         ("audit_events", "target_id"),
         ("audit_events", "actor_id"),
     ] {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {table} WHERE {column} = $1"
-        )))
-        .bind(&user.id)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+        let n = app
+            .count(
+                &format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"),
+                rampart::args![user.uid()],
+            )
+            .await;
         assert_eq!(n, 0, "{table}.{column} still mentions the user");
     }
-    let orphan_tags: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM post_tags WHERE tag = 'bye'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let orphan_tags = app.count("SELECT COUNT(*) FROM post_tags WHERE tag = 'bye'", &[]).await;
     assert_eq!(orphan_tags, 0);
     assert_eq!(app.stored_keys().await.len(), 1, "only the bystander's media remains");
     assert_eq!(app.post_count().await, 1);

@@ -1,5 +1,8 @@
 //! Sessions: refresh rotation and reuse, logout, listing and revoking devices, cookie mode with CSRF.
 
+use rampart::args;
+use rampart::store::Exec;
+
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -12,12 +15,14 @@ async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
 }
 
 async fn audit_kinds(app: &TestApp, user: &TestUser) -> Vec<String> {
-    let rows: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_events WHERE target_id = $1 ORDER BY id")
-        .bind(&user.id)
-        .fetch_all(&app.state.db.pool)
+    let rows: Vec<(String,)> = (&app.state.db)
+        .fetch_all(
+            "SELECT kind FROM audit_events WHERE target_id = $1 ORDER BY id",
+            args![user.uid()],
+        )
         .await
         .unwrap();
-    rows
+    rows.into_iter().map(|(kind,)| kind).collect()
 }
 
 #[tokio::test]
@@ -121,11 +126,12 @@ async fn unknown_and_garbage_refresh_tokens_are_refused() {
 async fn an_idle_or_expired_session_cannot_be_refreshed() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    sqlx::query("UPDATE sessions SET idle_expires_at = 0 WHERE user_id = $1")
-        .bind(&user.id)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    let epoch = rampart::domain::from_unix_ms(0).unwrap();
+    app.exec(
+        "UPDATE sessions SET idle_expires_at = $2 WHERE user_id = $1",
+        args![user.uid(), epoch],
+    )
+    .await;
     assert_problem(
         refresh(&app, &user.refresh).await,
         StatusCode::UNAUTHORIZED,
