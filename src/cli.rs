@@ -221,7 +221,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for id in &report.missing {
                 println!("  missing {id}");
             }
-            println!("posts with unreadable storage records (left as they are): {}", report.unreadable.len());
+            println!(
+                "posts with unreadable storage records (left as they are): {}",
+                report.unreadable.len()
+            );
             for id in &report.unreadable {
                 println!("  unreadable {id}");
             }

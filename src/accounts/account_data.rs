@@ -142,10 +142,12 @@ async fn delete_account(
     // The last-admin rule, the deletion and the mail cleanup in one transaction: two admins deleting
     // themselves at once cannot both pass the rule.
     let mut tx = store::users::begin_admin_change(&state.db).await?;
-    let current = store::users::find_by_id(&mut tx, user.user_id).await?.ok_or(AppError::NotFound {
-        code: "user_not_found",
-        detail: "No such user.",
-    })?;
+    let current = store::users::find_by_id(&mut tx, user.user_id)
+        .await?
+        .ok_or(AppError::NotFound {
+            code: "user_not_found",
+            detail: "No such user.",
+        })?;
     if store::users::removes_last_admin(&mut tx, &current, false).await? {
         return Err(AppError::Conflict {
             code: "last_admin",

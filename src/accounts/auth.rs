@@ -250,15 +250,7 @@ async fn start_session(
 async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar, user: AuthUser) -> Result<Response> {
     store::sessions::revoke_owned(&state.db, user.user_id, user.session_id, "logout").await?;
     let details = serde_json::json!({ "session_id": user.session_id });
-    audit(
-        &state,
-        &meta,
-        "logout",
-        Some(user.user_id),
-        Some(user.user_id),
-        details,
-    )
-    .await;
+    audit(&state, &meta, "logout", Some(user.user_id), Some(user.user_id), details).await;
     Ok((cookies::cleared(jar), StatusCode::NO_CONTENT).into_response())
 }
 

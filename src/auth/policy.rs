@@ -45,7 +45,10 @@ mod tests {
 
     /// A stable id per name (ids are UUIDs).
     fn id(name: &str) -> uuid::Uuid {
-        uuid::Uuid::from_u128(name.bytes().fold(0u128, |h, b| h.wrapping_mul(31).wrapping_add(u128::from(b))))
+        uuid::Uuid::from_u128(
+            name.bytes()
+                .fold(0u128, |h, b| h.wrapping_mul(31).wrapping_add(u128::from(b))),
+        )
     }
 
     fn actor(name: &str, role: Role) -> AuthUser {

@@ -133,7 +133,12 @@ impl Keys {
     }
 
     /// Issues an access token for a session.
-    pub fn issue(&self, user_id: impl std::fmt::Display, session_id: impl std::fmt::Display, role: Role) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        user_id: impl std::fmt::Display,
+        session_id: impl std::fmt::Display,
+        role: Role,
+    ) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),

@@ -36,5 +36,6 @@ pub fn from_unix_ms(ms: i64) -> Option<OffsetDateTime> {
 
 /// An instant in RFC 3339, the API format for instants.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -14,7 +14,6 @@ use secrecy::{ExposeSecret, SecretString};
 use super::Message;
 use crate::config::Settings;
 
-
 /// Why a message was not delivered. The text never contains the SMTP password.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]

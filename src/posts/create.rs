@@ -16,12 +16,12 @@ use super::{may_post, upload};
 use crate::auth::extract::AuthUser;
 use crate::config::PostSettings;
 use crate::domain::{Caption, now};
-use uuid::Uuid;
 use crate::error::{AppError, Problem, Result};
 use crate::media::image::{self, Limits, Processed};
 use crate::media::storage::{ImageSet, Rendition, new_base_key};
 use crate::state::AppState;
 use crate::store::{self, idempotency::Claim};
+use uuid::Uuid;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let body_limit = state.settings.posts.upload_body_limit();

@@ -37,7 +37,16 @@ pub async fn insert(mut ex: impl Exec, e: NewEvent<'_>) -> Result<(), Error> {
     ex.execute(
         "INSERT INTO audit_events (id, kind, actor_id, target_id, ip, user_agent, details, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        args![new_id(), e.kind, e.actor_id, e.target_id, e.ip, e.user_agent, e.details.to_string(), now()],
+        args![
+            new_id(),
+            e.kind,
+            e.actor_id,
+            e.target_id,
+            e.ip,
+            e.user_agent,
+            e.details.to_string(),
+            now()
+        ],
     )
     .await?;
     Ok(())

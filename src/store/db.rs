@@ -77,10 +77,7 @@ impl Db {
                 let mut conn = db.writer().await?;
                 sqlite::migrate(&mut conn, &SQLITE_MIGRATIONS)
             }
-            Engine::Postgres(pool) => POSTGRES_MIGRATIONS
-                .run(pool)
-                .await
-                .context("applying migrations"),
+            Engine::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await.context("applying migrations"),
         }
     }
 
@@ -106,9 +103,10 @@ impl Db {
                 sqlite::execute(&conn, "BEGIN", &[])?;
                 TxInner::Sqlite(Some(conn))
             }
-            Engine::Postgres(pool) => {
-                TxInner::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
-            }
+            Engine::Postgres(pool) => TxInner::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
         };
         Ok(Tx { inner })
     }
@@ -116,7 +114,9 @@ impl Db {
     /// Whether the database answers, for readiness checks.
     pub async fn ping(&self) -> bool {
         let mut db = self;
-        db.fetch_optional::<(i64,)>("SELECT CAST(1 AS BIGINT)", &[]).await.is_ok()
+        db.fetch_optional::<(i64,)>("SELECT CAST(1 AS BIGINT)", &[])
+            .await
+            .is_ok()
     }
 
     /// Closes the connections; later calls fail.
@@ -208,7 +208,11 @@ pub trait Exec: Send {
     fn backend(&self) -> Backend;
 
     /// Rows of a query that changes nothing.
-    fn fetch_all<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<T>, Error>> + Send;
+    fn fetch_all<T: FromRow + Send>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Vec<T>, Error>> + Send;
 
     /// The first row of a query that changes nothing.
     fn fetch_optional<T: FromRow + Send>(
@@ -228,7 +232,11 @@ pub trait Exec: Send {
     ) -> impl Future<Output = Result<Vec<T>, Error>> + Send;
 
     /// The one row a query must return.
-    fn fetch_one<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<T, Error>> + Send {
+    fn fetch_one<T: FromRow + Send>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<T, Error>> + Send {
         let found = self.fetch_optional(&sql, args);
         async move {
             found
@@ -244,7 +252,11 @@ impl<E: Exec + ?Sized> Exec for &mut E {
         (**self).backend()
     }
 
-    fn fetch_all<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<T>, Error>> + Send {
+    fn fetch_all<T: FromRow + Send>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Vec<T>, Error>> + Send {
         (**self).fetch_all(&sql, args)
     }
 
@@ -282,7 +294,9 @@ async fn pg_fetch_all<'e, T: FromRow>(
     sql: &str,
     args: &[Arg<'_>],
 ) -> Result<Vec<T>, Error> {
-    let rows = sqlx::query_with(AssertSqlSafe(sql), pg_args(args)?).fetch_all(ex).await?;
+    let rows = sqlx::query_with(AssertSqlSafe(sql), pg_args(args)?)
+        .fetch_all(ex)
+        .await?;
     rows.iter().map(|r| T::from_row(&Row::Pg(r))).collect()
 }
 

@@ -75,9 +75,6 @@ pub async fn consume(mut ex: impl Exec, hash: &str, purpose: Purpose) -> Result<
 /// Deletes tokens that expired before `expired_before`, used or not.
 #[tracing::instrument(skip_all)]
 pub async fn prune_expired(mut ex: impl Exec, expired_before: OffsetDateTime) -> Result<u64, Error> {
-    ex.execute(
-        "DELETE FROM email_tokens WHERE expires_at < $1",
-        args![expired_before],
-    )
-    .await
+    ex.execute("DELETE FROM email_tokens WHERE expires_at < $1", args![expired_before])
+        .await
 }

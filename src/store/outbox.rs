@@ -89,7 +89,12 @@ pub async fn mark_sent(mut ex: impl Exec, id: Uuid, now: OffsetDateTime) -> Resu
 
 /// Records a failed attempt and when to try again; releases the lease. `error` must hold no secrets.
 #[tracing::instrument(skip_all, fields(id = %id))]
-pub async fn mark_failed(mut ex: impl Exec, id: Uuid, error: &str, next_attempt_at: OffsetDateTime) -> Result<(), Error> {
+pub async fn mark_failed(
+    mut ex: impl Exec,
+    id: Uuid,
+    error: &str,
+    next_attempt_at: OffsetDateTime,
+) -> Result<(), Error> {
     ex.execute(
         "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, locked_until = NULL \
          WHERE id = $1 AND sent_at IS NULL",

@@ -263,7 +263,12 @@ pub struct Usage {
 /// Posts since `hour` and upload bytes since `day` by one author, with the oldest post in each window,
 /// in one query.
 #[tracing::instrument(skip_all)]
-pub async fn usage(mut ex: impl Exec, author_id: Uuid, hour: OffsetDateTime, day: OffsetDateTime) -> Result<Usage, Error> {
+pub async fn usage(
+    mut ex: impl Exec,
+    author_id: Uuid,
+    hour: OffsetDateTime,
+    day: OffsetDateTime,
+) -> Result<Usage, Error> {
     let (posts_since_hour, oldest_since_hour, bytes_since_day, oldest_since_day) = ex
         .fetch_one(
             "SELECT COUNT(CASE WHEN created_at > $2 THEN 1 END), MIN(CASE WHEN created_at > $2 THEN created_at END), \

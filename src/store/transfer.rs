@@ -309,7 +309,9 @@ fn typed(kind: Kind, value: &Value) -> Result<Arg<'_>, String> {
         (Kind::Id, Value::Id(id)) => Arg::Id(Some(*id)),
         (Kind::Id, Value::Text(t)) => Arg::Id(Some(uuid::Uuid::try_parse(t).map_err(|e| format!("{t:?}: {e}"))?)),
         (Kind::Time, Value::Time(t)) => Arg::Time(Some(*t)),
-        (Kind::Time, Value::Int(ms)) => Arg::Time(Some(from_unix_ms(*ms).ok_or_else(|| format!("{ms} ms is out of range"))?)),
+        (Kind::Time, Value::Int(ms)) => Arg::Time(Some(
+            from_unix_ms(*ms).ok_or_else(|| format!("{ms} ms is out of range"))?,
+        )),
         (kind, value) => return Err(format!("{value:?} is not a {kind:?} value")),
     })
 }

@@ -63,7 +63,15 @@ pub async fn insert(mut ex: impl Exec, new: NewUser<'_>) -> Result<UserRow, Inse
         UserRow::columns()
     );
     let (id, now) = (new_id(), now());
-    let args = args![id, new.username, new.email, new.password_hash, new.display_name, new.role, now];
+    let args = args![
+        id,
+        new.username,
+        new.email,
+        new.password_hash,
+        new.display_name,
+        new.role,
+        now
+    ];
     match ex.write_returning::<UserRow>(&sql, args).await {
         Ok(rows) => one(rows).ok_or_else(|| Error::Other(anyhow::anyhow!("INSERT … RETURNING returned no row")).into()),
         Err(e) => Err(match e.unique_violation() {
@@ -74,7 +82,11 @@ pub async fn insert(mut ex: impl Exec, new: NewUser<'_>) -> Result<UserRow, Inse
     }
 }
 
-async fn find_by(mut ex: impl Exec, column: &'static str, value: super::value::Arg<'_>) -> Result<Option<UserRow>, Error> {
+async fn find_by(
+    mut ex: impl Exec,
+    column: &'static str,
+    value: super::value::Arg<'_>,
+) -> Result<Option<UserRow>, Error> {
     let sql = format!("SELECT {} FROM users WHERE {column} = $1", UserRow::columns());
     ex.fetch_optional(&sql, &[value]).await
 }
@@ -110,7 +122,9 @@ pub async fn update_profile(
         UserRow::columns()
     );
     let (now, set_name, name) = (now(), display_name.is_some(), display_name.flatten());
-    Ok(one(ex.write_returning(&sql, args![id, set_name, name, bio, now]).await?))
+    Ok(one(ex
+        .write_returning(&sql, args![id, set_name, name, bio, now])
+        .await?))
 }
 
 /// Marks the address verified, if it is still the user's address.
@@ -143,8 +157,11 @@ pub async fn change_email(mut ex: impl Exec, id: Uuid, email: &str) -> Result<Op
 /// audit events about the user are erased.
 #[tracing::instrument(skip_all)]
 pub async fn delete_account(tx: &mut Tx, id: Uuid) -> Result<bool, Error> {
-    tx.execute("DELETE FROM audit_events WHERE actor_id = $1 OR target_id = $1", args![id])
-        .await?;
+    tx.execute(
+        "DELETE FROM audit_events WHERE actor_id = $1 OR target_id = $1",
+        args![id],
+    )
+    .await?;
     let n = tx.execute("DELETE FROM users WHERE id = $1", args![id]).await?;
     Ok(n == 1)
 }
@@ -222,8 +239,10 @@ pub async fn admin_update(
         "UPDATE users SET role = $2, disabled_at = $3, updated_at = $4 WHERE id = $1 RETURNING {}",
         UserRow::columns()
     );
-    let after = one(tx.write_returning(&sql, args![id, new_role, disabled_at, now()]).await?)
-        .ok_or_else(|| Error::Other(anyhow::anyhow!("the user vanished inside the transaction")))?;
+    let after = one(tx
+        .write_returning(&sql, args![id, new_role, disabled_at, now()])
+        .await?)
+    .ok_or_else(|| Error::Other(anyhow::anyhow!("the user vanished inside the transaction")))?;
     tx.commit().await?;
     Ok(AdminChange::Updated {
         before: Box::new(current),

@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Error;
-pub use crate::domain::{from_unix_ms, unix_ms};
 use crate::domain::Role;
+pub use crate::domain::{from_unix_ms, unix_ms};
 
 /// One bound argument. `None` is a typed NULL, which PostgreSQL needs.
 #[derive(Debug, Clone, Copy)]

@@ -404,3 +404,33 @@ async fn the_openapi_document_lists_every_route_and_the_docs_page_works_offline(
     let script = app.get("/docs/swagger-ui-bundle.js").await;
     assert_eq!(script.status(), StatusCode::OK, "assets are served locally");
 }
+
+#[tokio::test]
+async fn an_unknown_role_in_the_database_refuses_the_request_instead_of_demoting() {
+    let app = spawn_app().await;
+    if app.state.db.backend() != rampart::store::Backend::Sqlite {
+        println!("skipped: the CHECK constraint is bypassed through SQLite's pragma");
+        return;
+    }
+    let user = app.new_user().await;
+    // A role this release does not know, as a newer release or a hand edit could leave behind.
+    let conn = rusqlite::Connection::open(app.dir.path().join("rampart.db")).unwrap();
+    conn.execute_batch("PRAGMA ignore_check_constraints = ON").unwrap();
+    conn.execute("UPDATE users SET role = 'superuser' WHERE id = ?1", [&user.id])
+        .unwrap();
+    drop(conn);
+
+    let res = app.get_auth("/api/v1/me", &user.access).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "fails closed");
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        !body.to_string().contains("superuser"),
+        "the stored value stays out of the answer: {body}"
+    );
+    let res = app.login(&user.username, &user.password).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "no session for an unreadable account"
+    );
+}

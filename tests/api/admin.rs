@@ -521,3 +521,87 @@ async fn the_audit_trail_can_be_filtered_by_kind() {
         "without a filter other kinds are listed too: {kinds:?}"
     );
 }
+
+/// Active admins as stored.
+async fn active_admins(app: &TestApp) -> i64 {
+    app.count(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+        &[],
+    )
+    .await
+}
+
+/// `DELETE /api/v1/me` with the caller's password.
+async fn delete_self(app: &TestApp, user: &crate::helpers::TestUser) -> StatusCode {
+    app.client
+        .delete(app.url("/api/v1/me"))
+        .bearer_auth(&user.access)
+        .json(&json!({ "password": user.password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn admins_deleting_their_accounts_at_once_always_leave_one_admin() {
+    for round in 0..3 {
+        let app = spawn_app().await;
+        let mut admins = Vec::new();
+        for _ in 0..4 {
+            admins.push(app.user_with_role(Role::Admin).await);
+        }
+
+        let statuses = futures::future::join_all(admins.iter().map(|a| delete_self(&app, a))).await;
+
+        let deleted = statuses.iter().filter(|s| **s == StatusCode::NO_CONTENT).count();
+        let refused = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+        assert_eq!((deleted, refused), (3, 1), "round {round}: {statuses:?}");
+        assert_eq!(active_admins(&app).await, 1, "round {round}: exactly one admin remains");
+    }
+}
+
+#[tokio::test]
+async fn deletions_and_demotions_of_the_last_admins_racing_leave_an_admin() {
+    for round in 0..3 {
+        let app = spawn_app().await;
+        let (a, b, c, d) = (
+            app.user_with_role(Role::Admin).await,
+            app.user_with_role(Role::Admin).await,
+            app.user_with_role(Role::Admin).await,
+            app.user_with_role(Role::Admin).await,
+        );
+        let demote = |actor: &crate::helpers::TestUser, target: &crate::helpers::TestUser| {
+            let req = app
+                .client
+                .patch(app.url(&user_path(&target.id)))
+                .bearer_auth(&actor.access)
+                .json(&json!({ "role": "user" }));
+            async move { req.send().await.unwrap().status() }
+        };
+
+        // a and b delete themselves while c and d demote each other and a.
+        let (da, db, cd, dc, ca) = tokio::join!(
+            delete_self(&app, &a),
+            delete_self(&app, &b),
+            demote(&c, &d),
+            demote(&d, &c),
+            demote(&c, &a),
+        );
+
+        let allowed = [
+            StatusCode::OK,
+            StatusCode::NO_CONTENT,
+            StatusCode::CONFLICT,
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
+        ];
+        for status in [da, db, cd, dc, ca] {
+            assert!(allowed.contains(&status), "round {round}: {status}");
+        }
+        assert!(
+            active_admins(&app).await >= 1,
+            "round {round}: an admin remains ({da} {db} {cd} {dc} {ca})"
+        );
+    }
+}

@@ -214,7 +214,10 @@ async fn the_file_transport_writes_a_private_eml_file() {
     };
     let name = path.file_name().unwrap().to_str().unwrap().to_owned();
     let (ms, rest) = name.split_once('-').expect("<unix-ms>-<id>.eml");
-    assert!(ms.parse::<i64>().is_ok_and(|ms| ms <= rampart::domain::unix_ms(now())), "{name}");
+    assert!(
+        ms.parse::<i64>().is_ok_and(|ms| ms <= rampart::domain::unix_ms(now())),
+        "{name}"
+    );
     assert!(rest.len() > ".eml".len(), "{name}");
 
     let raw = std::fs::read(&path).unwrap();
@@ -302,7 +305,10 @@ async fn only_one_of_many_concurrent_claims_on_a_message_wins() {
     let later = now() + ms(3_600_000);
     let id = insert_due_at(&app, "dan@example.com", later).await;
     let at = later + ms(1);
-    assert!(!outbox::claim(db, id, later - ms(1), ms(60_000)).await.unwrap(), "not due yet");
+    assert!(
+        !outbox::claim(db, id, later - ms(1), ms(60_000)).await.unwrap(),
+        "not due yet"
+    );
     assert_eq!(outbox::due(db, at, 10).await.unwrap().len(), 1);
 
     // Act

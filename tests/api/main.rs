@@ -24,4 +24,5 @@ mod smtp;
 mod storage_drivers;
 mod storage_failures;
 mod tokens;
+mod upgrade;
 mod web;

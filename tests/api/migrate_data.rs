@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use rampart::domain::Role;
-use rampart::store::transfer::{ENGINE_ONLY, TABLES};
+use rampart::store::transfer::{ENGINE_ONLY, Kind, TABLES};
 use rampart::store::value::Value as Stored;
 use rampart::store::{Backend, Db, Exec};
 use reqwest::StatusCode;
@@ -318,4 +318,36 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         ["Sunset over the #pier"],
         "caption search on the PostgreSQL copy"
     );
+}
+
+#[tokio::test]
+async fn every_postgresql_column_has_the_type_the_copy_binds() {
+    let Ok(admin_url) = std::env::var("RAMPART_TEST_DATABASE_URL") else {
+        println!("skipped: set RAMPART_TEST_DATABASE_URL");
+        return;
+    };
+    let pg = PgDatabase::create(&admin_url).await;
+    let db = Db::connect_url(&pg.url, 1, Duration::from_secs(5)).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut ex = &db;
+    for table in TABLES {
+        for (column, kind) in table.columns {
+            let (ty,): (String,) = ex
+                .fetch_one(
+                    "SELECT CAST(data_type AS TEXT) FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
+                    rampart::args![table.name, *column],
+                )
+                .await
+                .unwrap();
+            let expected = match kind {
+                Kind::Text => "text",
+                Kind::Int => "bigint",
+                Kind::Id => "uuid",
+                Kind::Time => "timestamp with time zone",
+            };
+            assert_eq!(ty, expected, "{}.{column}", table.name);
+        }
+    }
+    db.close().await;
 }

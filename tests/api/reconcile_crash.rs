@@ -174,3 +174,31 @@ async fn killing_the_server_mid_upload_never_leaves_a_post_without_its_image() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn reconcile_reports_an_unreadable_image_record_and_keeps_the_post() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let post: Value = app
+        .upload(&user.access, fixtures::jpeg(50, 50), "garbled later")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id: uuid::Uuid = post["id"].as_str().unwrap().parse().unwrap();
+    app.exec("UPDATE posts SET image = 'not json' WHERE id = $1", args![id])
+        .await;
+
+    let report = rampart::media::reconcile::reconcile(&app.state.db, app.state.media.as_ref(), false, Duration::ZERO)
+        .await
+        .unwrap();
+
+    assert_eq!(report.unreadable, vec![id], "{report:?}");
+    assert!(report.missing.is_empty() && report.orphans.is_empty(), "{report:?}");
+    assert_eq!(app.post_count().await, 1, "the post row is kept");
+    assert_eq!(app.stored_keys().await.len(), 1, "and so is its media");
+    // Reading it fails closed with a problem, never with a guess.
+    let res = app.get(&format!("/api/v1/posts/{id}")).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}

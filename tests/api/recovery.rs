@@ -80,7 +80,10 @@ async fn registering_sends_a_verification_link_built_from_the_public_origin() {
     let token = token_from_mail(&app, "vera@example.com", "Confirm your email").await;
     assert!(token.len() >= 22, "at least 128 bits");
     let stored = app
-        .count("SELECT COUNT(*) FROM email_tokens WHERE hash = $1", rampart::args![token])
+        .count(
+            "SELECT COUNT(*) FROM email_tokens WHERE hash = $1",
+            rampart::args![token],
+        )
         .await;
     assert_eq!(stored, 0, "tokens are stored only as hashes");
     assert_eq!(verify(&app, &token).await.status(), StatusCode::NO_CONTENT);
@@ -503,7 +506,9 @@ async fn two_confirmations_racing_for_one_address_leave_exactly_one_owner() {
         1,
         "{statuses:?}"
     );
-    let owners = app.count("SELECT COUNT(*) FROM users WHERE email = 'prize@example.com'", &[]).await;
+    let owners = app
+        .count("SELECT COUNT(*) FROM users WHERE email = 'prize@example.com'", &[])
+        .await;
     assert_eq!(owners, 1);
 }
 
