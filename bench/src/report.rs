@@ -250,6 +250,7 @@ pub fn budget(r: &BackendReport, full_connections: bool) -> Vec<BudgetLine> {
             detail: "not measured".to_owned(),
         },
     });
+    lines.extend(store_budget(r));
     lines.push(BudgetLine {
         rule: "idle RSS ≤ 30 MiB".to_owned(),
         pass: r.idle_rss_mib <= 30.0,
@@ -289,6 +290,52 @@ pub fn budget(r: &BackendReport, full_connections: bool) -> Vec<BudgetLine> {
         },
     });
     lines
+}
+
+/// p99 of scenario `id` against `max_ms`, with wrk's own warning when its latencies do not add up.
+fn p99_line(s: &[Scenario], id: &str, rule: &str, max_ms: f64) -> BudgetLine {
+    match find(s, id) {
+        Some(x) => BudgetLine {
+            rule: rule.to_owned(),
+            pass: x.p99_ms <= max_ms,
+            detail: format!(
+                "p99 {:.2} ms at {} connections{}",
+                x.p99_ms,
+                x.connections,
+                if x.latency_consistent {
+                    ""
+                } else {
+                    " (wrk's latencies inconsistent)"
+                }
+            ),
+        },
+        None => BudgetLine {
+            rule: rule.to_owned(),
+            pass: false,
+            detail: "not measured".to_owned(),
+        },
+    }
+}
+
+/// The targets of issue 10 (the store on native drivers) that a run can judge by itself. PostgreSQL:
+/// post reads against pgbench running the same lookup in the same run. SQLite: write latency under
+/// concurrency, now a queue wait. (d1)'s target is a ratio to an earlier run; bench/README.md has it.
+fn store_budget(r: &BackendReport) -> Vec<BudgetLine> {
+    let s = &r.scenarios;
+    let rps = |id: &'static str| find(s, id).map(|x| (id, x.per_sec));
+    match r.backend.as_str() {
+        "postgres" => {
+            let floor = r.pg_floor.map(|tps| ("pgbench", tps));
+            vec![
+                ratio_line("(b) anonymous GET ≥ 50% of pgbench's lookup", rps("b"), floor, 0.50),
+                ratio_line("(c) bearer GET ≥ 40% of pgbench's lookup", rps("c"), floor, 0.40),
+            ]
+        }
+        _ => vec![
+            p99_line(s, "f", "(f) refresh p99 ≤ 25 ms at 16 connections", 25.0),
+            p99_line(s, "h", "(h) mixed p99 ≤ 50 ms", 50.0),
+        ],
+    }
 }
 
 /// The report as markdown.

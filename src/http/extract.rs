@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
-/// JSON body extractor. Unknown fields are refused by the target types (`deny_unknown_fields`).
+/// JSON body extractor. The body must be a JSON object: serde would otherwise map an array onto a
+/// struct's fields by position (`["display_name", "x"]` as a profile update). Unknown fields are
+/// refused by the target types (`deny_unknown_fields`).
 pub struct AppJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for AppJson<T>
@@ -18,10 +20,32 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(AppJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        // axum's own extractor checks the content type and the body limit; the body is parsed once,
+        // as a raw value, and only an object goes on to the target type.
+        let axum::Json(raw) = axum::Json::<Box<serde_json::value::RawValue>>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        require_object(raw.get().as_bytes())?;
+        serde_json::from_str(raw.get()).map(AppJson).map_err(|e| {
+            let detail = e.to_string();
+            let code = if detail.contains("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_body"
+            };
+            AppError::BadRequest { code, detail }
+        })
+    }
+}
+
+/// Refuses a JSON document whose top level is not an object (`400 body_not_object`).
+pub fn require_object(json: &[u8]) -> Result<(), AppError> {
+    match json.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(AppError::BadRequest {
+            code: "body_not_object",
+            detail: "The body must be a JSON object.".into(),
+        }),
     }
 }
 

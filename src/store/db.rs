@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Postgres};
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgArguments;
 use tokio::sync::OwnedMutexGuard;
 
 use super::Error;
+use super::pg::{self, Pg};
 use super::sqlite::{self, Sqlite};
 use super::value::{Arg, FromRow, Row};
 
@@ -33,7 +34,7 @@ pub struct Db {
 #[derive(Clone, Debug)]
 enum Engine {
     Sqlite(Arc<Sqlite>),
-    Postgres(PgPool),
+    Postgres(Arc<Pg>),
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -50,13 +51,7 @@ impl Db {
                 .context("opening SQLite")??;
             Engine::Sqlite(Arc::new(sqlite))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(acquire_timeout)
-                .connect(url)
-                .await
-                .context("connecting to the database")?;
-            Engine::Postgres(pool)
+            Engine::Postgres(Pg::connect(url, max_connections, acquire_timeout).await?)
         } else {
             anyhow::bail!("the database URL must start with sqlite: or postgres:");
         };
@@ -77,7 +72,12 @@ impl Db {
                 let mut conn = db.writer().await?;
                 sqlite::migrate(&mut conn, &SQLITE_MIGRATIONS)
             }
-            Engine::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await.context("applying migrations"),
+            Engine::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let applied = POSTGRES_MIGRATIONS.run(conn.get()?).await;
+                conn.check(Ok(()))?;
+                applied.context("applying migrations")
+            }
         }
     }
 
@@ -90,7 +90,7 @@ impl Db {
                 sqlite::execute(&conn, "BEGIN IMMEDIATE", &[])?;
                 TxInner::Sqlite(Some(conn))
             }
-            Engine::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+            Engine::Postgres(pool) => TxInner::Postgres(Some(pg_begin(pool, "BEGIN").await?)),
         };
         Ok(Tx { inner })
     }
@@ -103,10 +103,9 @@ impl Db {
                 sqlite::execute(&conn, "BEGIN", &[])?;
                 TxInner::Sqlite(Some(conn))
             }
-            Engine::Postgres(pool) => TxInner::Postgres(
-                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?,
-            ),
+            Engine::Postgres(pool) => TxInner::Postgres(Some(
+                pg_begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+            )),
         };
         Ok(Tx { inner })
     }
@@ -135,7 +134,8 @@ pub struct Tx {
 enum TxInner {
     /// `None` once committed.
     Sqlite(Option<OwnedMutexGuard<rusqlite::Connection>>),
-    Postgres(sqlx::Transaction<'static, Postgres>),
+    /// `None` once committed.
+    Postgres(Option<pg::Conn>),
 }
 
 impl Tx {
@@ -147,11 +147,11 @@ impl Tx {
                 }
                 Ok(())
             }
-            TxInner::Postgres(_) => {
-                let TxInner::Postgres(tx) = std::mem::replace(&mut self.inner, TxInner::Sqlite(None)) else {
-                    unreachable!("matched above");
-                };
-                Ok(tx.commit().await?)
+            TxInner::Postgres(conn) => {
+                if let Some(mut conn) = conn.take() {
+                    pg_execute(&mut conn, "COMMIT", &[]).await?;
+                }
+                Ok(())
             }
         }
     }
@@ -159,13 +159,15 @@ impl Tx {
     /// Serialises this transaction with every other that takes the same `lock`, until it ends.
     /// SQLite transactions already run one at a time; PostgreSQL takes an advisory lock.
     pub async fn serialise(&mut self, lock: Lock) -> Result<(), Error> {
-        if let TxInner::Postgres(tx) = &mut self.inner {
+        if let TxInner::Postgres(conn) = &mut self.inner {
             let (class, item) = lock.keys();
-            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            let conn = Tx::pg(conn)?;
+            let done = sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
                 .bind(class)
                 .bind(item)
-                .execute(&mut **tx)
-                .await?;
+                .execute(conn.get()?)
+                .await;
+            conn.check(done)?;
         }
         Ok(())
     }
@@ -173,9 +175,17 @@ impl Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        if let TxInner::Sqlite(Some(conn)) = &self.inner {
-            // A failed rollback leaves nothing to undo: SQLite has already ended the transaction.
-            let _ = sqlite::execute(conn, "ROLLBACK", &[]);
+        match &mut self.inner {
+            TxInner::Sqlite(Some(conn)) => {
+                // A failed rollback leaves nothing to undo: SQLite has already ended the transaction.
+                let _ = sqlite::execute(conn, "ROLLBACK", &[]);
+            }
+            TxInner::Postgres(conn) => {
+                if let Some(conn) = conn.take() {
+                    conn.roll_back_later();
+                }
+            }
+            TxInner::Sqlite(None) => {}
         }
     }
 }
@@ -289,31 +299,30 @@ fn pg_args(args: &[Arg<'_>]) -> Result<PgArguments, Error> {
     Ok(out)
 }
 
-async fn pg_fetch_all<'e, T: FromRow>(
-    ex: impl sqlx::PgExecutor<'e>,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> Result<Vec<T>, Error> {
-    let rows = sqlx::query_with(AssertSqlSafe(sql), pg_args(args)?)
-        .fetch_all(ex)
-        .await?;
+async fn pg_begin(pool: &Arc<Pg>, sql: &str) -> Result<pg::Conn, Error> {
+    let mut conn = pool.acquire().await?;
+    pg_execute(&mut conn, sql, &[]).await?;
+    Ok(conn)
+}
+
+async fn pg_fetch_all<T: FromRow>(conn: &mut pg::Conn, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
+    let query = sqlx::query_with(AssertSqlSafe(sql), pg_args(args)?);
+    let rows = query.fetch_all(conn.get()?).await;
+    let rows = conn.check(rows)?;
     rows.iter().map(|r| T::from_row(&Row::Pg(r))).collect()
 }
 
-async fn pg_fetch_optional<'e, T: FromRow>(
-    ex: impl sqlx::PgExecutor<'e>,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> Result<Option<T>, Error> {
-    let row = sqlx::query_with(AssertSqlSafe(sql), pg_args(args)?)
-        .fetch_optional(ex)
-        .await?;
+async fn pg_fetch_optional<T: FromRow>(conn: &mut pg::Conn, sql: &str, args: &[Arg<'_>]) -> Result<Option<T>, Error> {
+    let query = sqlx::query_with(AssertSqlSafe(sql), pg_args(args)?);
+    let row = query.fetch_optional(conn.get()?).await;
+    let row = conn.check(row)?;
     row.map(|r| T::from_row(&Row::Pg(&r))).transpose()
 }
 
-async fn pg_execute<'e>(ex: impl sqlx::PgExecutor<'e>, sql: &str, args: &[Arg<'_>]) -> Result<u64, Error> {
-    let done = sqlx::query_with(AssertSqlSafe(sql), pg_args(args)?).execute(ex).await?;
-    Ok(done.rows_affected())
+async fn pg_execute(conn: &mut pg::Conn, sql: &str, args: &[Arg<'_>]) -> Result<u64, Error> {
+    let query = sqlx::query_with(AssertSqlSafe(sql), pg_args(args)?);
+    let done = query.execute(conn.get()?).await;
+    Ok(conn.check(done)?.rows_affected())
 }
 
 impl Exec for &Db {
@@ -324,33 +333,38 @@ impl Exec for &Db {
     async fn fetch_all<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
         match &self.engine {
             Engine::Sqlite(db) => db.read(|conn| sqlite::query(conn, sql, args)).await,
-            Engine::Postgres(pool) => pg_fetch_all(pool, sql, args).await,
+            Engine::Postgres(pool) => pg_fetch_all(&mut pool.acquire().await?, sql, args).await,
         }
     }
 
     async fn fetch_optional<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<T>, Error> {
         match &self.engine {
             Engine::Sqlite(db) => db.read(|conn| sqlite::query_opt(conn, sql, args)).await,
-            Engine::Postgres(pool) => pg_fetch_optional(pool, sql, args).await,
+            Engine::Postgres(pool) => pg_fetch_optional(&mut pool.acquire().await?, sql, args).await,
         }
     }
 
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, Error> {
         match &self.engine {
             Engine::Sqlite(db) => sqlite::execute(&*db.writer().await?, sql, args),
-            Engine::Postgres(pool) => pg_execute(pool, sql, args).await,
+            Engine::Postgres(pool) => pg_execute(&mut pool.acquire().await?, sql, args).await,
         }
     }
 
     async fn write_returning<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
         match &self.engine {
             Engine::Sqlite(db) => sqlite::query(&*db.writer().await?, sql, args),
-            Engine::Postgres(pool) => pg_fetch_all(pool, sql, args).await,
+            Engine::Postgres(pool) => pg_fetch_all(&mut pool.acquire().await?, sql, args).await,
         }
     }
 }
 
 impl Tx {
+    fn pg(conn: &mut Option<pg::Conn>) -> Result<&mut pg::Conn, Error> {
+        conn.as_mut()
+            .ok_or_else(|| Error::Other(anyhow::anyhow!("the transaction has ended")))
+    }
+
     fn sqlite(conn: &Option<OwnedMutexGuard<rusqlite::Connection>>) -> Result<&rusqlite::Connection, Error> {
         conn.as_deref()
             .ok_or_else(|| Error::Other(anyhow::anyhow!("the transaction has ended")))
@@ -368,21 +382,21 @@ impl Exec for Tx {
     async fn fetch_all<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
         match &mut self.inner {
             TxInner::Sqlite(conn) => sqlite::query(Tx::sqlite(conn)?, sql, args),
-            TxInner::Postgres(tx) => pg_fetch_all(&mut **tx, sql, args).await,
+            TxInner::Postgres(conn) => pg_fetch_all(Tx::pg(conn)?, sql, args).await,
         }
     }
 
     async fn fetch_optional<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<T>, Error> {
         match &mut self.inner {
             TxInner::Sqlite(conn) => sqlite::query_opt(Tx::sqlite(conn)?, sql, args),
-            TxInner::Postgres(tx) => pg_fetch_optional(&mut **tx, sql, args).await,
+            TxInner::Postgres(conn) => pg_fetch_optional(Tx::pg(conn)?, sql, args).await,
         }
     }
 
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, Error> {
         match &mut self.inner {
             TxInner::Sqlite(conn) => sqlite::execute(Tx::sqlite(conn)?, sql, args),
-            TxInner::Postgres(tx) => pg_execute(&mut **tx, sql, args).await,
+            TxInner::Postgres(conn) => pg_execute(Tx::pg(conn)?, sql, args).await,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod email_tokens;
 mod error;
 pub mod idempotency;
 pub mod outbox;
+mod pg;
 pub mod posts;
 pub mod sessions;
 mod sqlite;

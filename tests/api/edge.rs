@@ -278,3 +278,52 @@ async fn shutdown_drains_a_request_already_in_flight() {
     let refused = TcpStream::connect(("127.0.0.1", app.port)).await;
     assert!(refused.is_err(), "no new connections after shutdown");
 }
+
+#[tokio::test]
+async fn every_json_route_refuses_a_body_that_is_not_an_object() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let post = format!("/api/v1/posts/{}", uuid::Uuid::now_v7());
+    let admin_user = format!("/api/v1/admin/users/{}", user.id);
+    // (method, path, signed in)
+    let routes: &[(reqwest::Method, &str, bool)] = &[
+        (reqwest::Method::POST, "/api/v1/auth/register", false),
+        (reqwest::Method::POST, "/api/v1/auth/login", false),
+        (reqwest::Method::POST, "/api/v1/auth/refresh", false),
+        (reqwest::Method::POST, "/api/v1/auth/password/forgot", false),
+        (reqwest::Method::POST, "/api/v1/auth/password/reset", false),
+        (reqwest::Method::POST, "/api/v1/auth/verify-email", false),
+        (reqwest::Method::POST, "/api/v1/auth/email/confirm", false),
+        (reqwest::Method::PATCH, "/api/v1/me", true),
+        (reqwest::Method::DELETE, "/api/v1/me", true),
+        (reqwest::Method::POST, "/api/v1/me/password", true),
+        (reqwest::Method::POST, "/api/v1/me/email", true),
+        (reqwest::Method::PATCH, &admin_user, true),
+        (reqwest::Method::PATCH, &post, true),
+    ];
+    let bodies = [r#"["display_name", "x"]"#, r#""text""#, "5", "null", " [ ] "];
+    for (method, path, signed_in) in routes {
+        for body in bodies {
+            let mut req = app
+                .client
+                .request(method.clone(), app.url(path))
+                .header("content-type", "application/json")
+                .body(body);
+            if *signed_in {
+                req = req.bearer_auth(&user.access);
+            }
+            let res = req.send().await.unwrap();
+            let got = res.status();
+            let problem: serde_json::Value = res.json().await.unwrap_or_default();
+            assert_eq!(
+                (got, problem["code"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("body_not_object")),
+                "{method} {path} with {body}: {problem}"
+            );
+        }
+    }
+    // Nothing was changed by the array that once mapped onto the profile's fields.
+    let me: serde_json::Value = app.get_auth("/api/v1/me", &user.access).await.json().await.unwrap();
+    assert_eq!((me["display_name"].as_str(), me["bio"].as_str()), (None, Some("")));
+    assert_eq!(app.login(&user.username, &user.password).await.status(), StatusCode::OK);
+}
