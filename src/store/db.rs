@@ -247,7 +247,7 @@ pub trait Exec: Send {
         sql: &str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<T, Error>> + Send {
-        let found = self.fetch_optional(&sql, args);
+        let found = self.fetch_optional(sql, args);
         async move {
             found
                 .await?
@@ -267,7 +267,7 @@ impl<E: Exec + ?Sized> Exec for &mut E {
         sql: &str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Vec<T>, Error>> + Send {
-        (**self).fetch_all(&sql, args)
+        (**self).fetch_all(sql, args)
     }
 
     fn fetch_optional<T: FromRow + Send>(
@@ -275,11 +275,11 @@ impl<E: Exec + ?Sized> Exec for &mut E {
         sql: &str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Option<T>, Error>> + Send {
-        (**self).fetch_optional(&sql, args)
+        (**self).fetch_optional(sql, args)
     }
 
     fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<u64, Error>> + Send {
-        (**self).execute(&sql, args)
+        (**self).execute(sql, args)
     }
 
     fn write_returning<T: FromRow + Send>(
@@ -287,7 +287,7 @@ impl<E: Exec + ?Sized> Exec for &mut E {
         sql: &str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Vec<T>, Error>> + Send {
-        (**self).write_returning(&sql, args)
+        (**self).write_returning(sql, args)
     }
 }
 
@@ -401,6 +401,6 @@ impl Exec for Tx {
     }
 
     async fn write_returning<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
-        self.fetch_all(&sql, args).await
+        self.fetch_all(sql, args).await
     }
 }

@@ -22,6 +22,8 @@ use super::value::{Arg, FromRow, Row, unix_ms};
 /// The connections to one SQLite database.
 pub struct Sqlite {
     writer: Arc<AsyncMutex<Connection>>,
+    /// Dropping it stops the checkpointer thread.
+    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
     /// None for an in-memory database, which another connection cannot see: reads use the writer.
     readers: Option<Readers>,
     acquire_timeout: Duration,
@@ -71,8 +73,19 @@ impl Sqlite {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
         )?;
         writer.set_prepared_statement_cache_capacity(64);
+        let checkpointer = match &path {
+            Some(path) => {
+                // The writer never checkpoints: a checkpoint inside a commit copies pages and fsyncs
+                // the database while every queued writer waits (refresh p99 in the hundreds of ms,
+                // `bench/README.md`). A thread of its own does it beside them instead.
+                writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+                Some(spawn_checkpointer(path.clone())?)
+            }
+            None => None,
+        };
         Ok(Sqlite {
             writer: Arc::new(AsyncMutex::new(writer)),
+            _checkpointer: checkpointer,
             readers: path.map(|path| Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -95,6 +108,29 @@ impl Sqlite {
             None => read(&*self.writer().await?),
         }
     }
+}
+
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Starts the thread that checkpoints the WAL of `path` until the returned sender is dropped. A
+/// passive checkpoint never blocks readers or the writer; it copies what no reader still needs.
+fn spawn_checkpointer(path: PathBuf) -> anyhow::Result<std::sync::mpsc::Sender<()>> {
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(Duration::from_millis(100))?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
+                }
+            }
+            // A last full checkpoint leaves the database file complete when Rampart stops.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })?;
+    Ok(stop)
 }
 
 impl Readers {

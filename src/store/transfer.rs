@@ -213,8 +213,7 @@ pub async fn copy_all(source: &Db, target: &Db, force: bool, bar: &ProgressBar) 
             occupied.join(", ")
         );
         for table in TABLES.iter().rev() {
-            (&mut dst)
-                .execute(&format!("DELETE FROM {}", table.name), &[])
+            dst.execute(&format!("DELETE FROM {}", table.name), &[])
                 .await
                 .with_context(|| format!("emptying the target's {}", table.name))?;
         }
@@ -291,7 +290,7 @@ async fn location(mut db: &Db) -> anyhow::Result<String> {
              || COALESCE(CAST(inet_server_port() AS TEXT), '')"
         }
     };
-    let (place,): (String,) = db.fetch_one(&sql, &[]).await.context("identifying the database")?;
+    let (place,): (String,) = db.fetch_one(sql, &[]).await.context("identifying the database")?;
     Ok(place)
 }
 

@@ -386,13 +386,13 @@ impl TestApp {
 
     /// The one number `sql` returns (a `COUNT(*)`), for assertions on stored state.
     pub async fn count(&self, sql: &str, args: &[Arg<'_>]) -> i64 {
-        let (n,): (i64,) = (&self.state.db).fetch_one(&sql, args).await.unwrap();
+        let (n,): (i64,) = (&self.state.db).fetch_one(sql, args).await.unwrap();
         n
     }
 
     /// Runs a write straight on the database, to arrange state the API cannot (aged rows, crashes).
     pub async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> u64 {
-        (&self.state.db).execute(&sql, args).await.unwrap()
+        (&self.state.db).execute(sql, args).await.unwrap()
     }
 
     /// Base keys the storage driver holds.
