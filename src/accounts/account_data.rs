@@ -10,7 +10,6 @@ use utoipa_axum::routes;
 
 use super::views::UserView;
 use crate::auth::extract::AuthUser;
-use crate::domain::password::normalise_attempt;
 use crate::domain::rfc3339;
 use crate::error::{AppError, Problem, Result};
 use crate::http::extract::AppJson;
@@ -120,25 +119,7 @@ async fn delete_account(
     user: AuthUser,
     AppJson(req): AppJson<DeleteAccountRequest>,
 ) -> Result<StatusCode> {
-    let rate = state.settings.limits.login_failures_per_account_ip;
-    let key = format!("pwchange:{}", user.user_id);
-    state.limiter.hit(&key, rate).await?;
-    let row = store::users::find_by_id(&state.db, user.user_id)
-        .await?
-        .ok_or(AppError::NotFound {
-            code: "user_not_found",
-            detail: "No such user.",
-        })?;
-    if !state
-        .hasher
-        .verify(&normalise_attempt(&req.password), Some(&row.password_hash))
-        .await?
-    {
-        return Err(AppError::Forbidden {
-            code: "wrong_password",
-            detail: "The password is incorrect.",
-        });
-    }
+    super::confirm_password(&state, &user, &req.password).await?;
     // The last-admin rule, the deletion and the mail cleanup in one transaction: two admins deleting
     // themselves at once cannot both pass the rule.
     let mut tx = store::users::begin_admin_change(&state.db).await?;

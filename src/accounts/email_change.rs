@@ -14,7 +14,6 @@ use super::{audit, limit};
 use crate::auth::extract::AuthUser;
 use crate::auth::secrets;
 use crate::domain::Email;
-use crate::domain::password::normalise_attempt;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
@@ -57,23 +56,7 @@ async fn request_email_change(
     user: AuthUser,
     AppJson(req): AppJson<ChangeEmailRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let rate = state.settings.limits.login_failures_per_account_ip;
-    let key = format!("pwchange:{}", user.user_id);
-    state.limiter.hit(&key, rate).await?;
-    let row = store::users::find_by_id(&state.db, user.user_id)
-        .await?
-        .ok_or_else(bad_token)?;
-    if !state
-        .hasher
-        .verify(&normalise_attempt(&req.current_password), Some(&row.password_hash))
-        .await?
-    {
-        return Err(AppError::Forbidden {
-            code: "wrong_password",
-            detail: "The current password is incorrect.",
-        });
-    }
-    let _ = state.limiter.refund(&key, rate).await;
+    let row = super::confirm_password(&state, &user, &req.current_password).await?;
     let new_email = Email::parse(&req.new_email).map_err(|m| AppError::invalid("new_email", m))?;
     if new_email.as_str() == row.email {
         return Err(AppError::invalid("new_email", "is already the account's address"));

@@ -11,7 +11,6 @@ use utoipa_axum::routes;
 use super::audit;
 use super::views::UserView;
 use crate::auth::extract::AuthUser;
-use crate::domain::password::normalise_attempt;
 use crate::domain::{Bio, DisplayName, Password};
 use crate::error::{AppError, FieldErrors, Problem, Result};
 use crate::http::client_ip::RequestMeta;
@@ -116,19 +115,7 @@ async fn change_password(
     user: AuthUser,
     AppJson(req): AppJson<ChangePasswordRequest>,
 ) -> Result<StatusCode> {
-    let rate = state.settings.limits.login_failures_per_account_ip;
-    let key = format!("pwchange:{}", user.user_id);
-    state.limiter.hit(&key, rate).await?;
-    let row = store::users::find_by_id(&state.db, user.user_id).await?.ok_or(GONE)?;
-    let current = normalise_attempt(&req.current_password);
-    if !state.hasher.verify(&current, Some(&row.password_hash)).await? {
-        // The charge stays: only wrong guesses use up the budget.
-        return Err(AppError::Forbidden {
-            code: "wrong_password",
-            detail: "The current password is incorrect.",
-        });
-    }
-    let _ = state.limiter.refund(&key, rate).await;
+    let row = super::confirm_password(&state, &user, &req.current_password).await?;
     let new =
         Password::parse(&req.new_password, Some(&row.username)).map_err(|m| AppError::invalid("new_password", m))?;
     let hash = state.hasher.hash(new.expose()).await?;

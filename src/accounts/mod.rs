@@ -62,3 +62,33 @@ async fn audit(
 async fn limit(state: &AppState, key: &str, rate: crate::config::Rate) -> crate::error::Result<()> {
     Ok(state.limiter.hit(key, rate).await?)
 }
+
+/// "Confirm your current password", the one check behind changing the password or the email and
+/// deleting the account. Each attempt is charged to the caller's budget before the hash is checked
+/// (parallel guesses cannot slip past) and refunded when it is right, so only wrong guesses use it
+/// up. An account gone since the token was issued answers like an ended session.
+async fn confirm_password(
+    state: &AppState,
+    user: &crate::auth::extract::AuthUser,
+    attempt: &str,
+) -> crate::error::Result<store::users::UserRow> {
+    let rate = state.settings.limits.login_failures_per_account_ip;
+    let key = format!("pwchange:{}", user.user_id);
+    state.limiter.hit(&key, rate).await?;
+    let row = store::users::find_by_id(&state.db, user.user_id)
+        .await?
+        .ok_or(crate::error::AppError::Unauthorized {
+            code: "invalid_token",
+            detail: "The account no longer exists.",
+        })?;
+    let attempt = crate::domain::password::normalise_attempt(attempt);
+    if !state.hasher.verify(&attempt, Some(&row.password_hash)).await? {
+        return Err(crate::error::AppError::Forbidden {
+            code: "wrong_password",
+            detail: "The current password is incorrect.",
+        });
+    }
+    // Only a refund is lost if the limiter is down now; the check itself passed.
+    let _ = state.limiter.refund(&key, rate).await;
+    Ok(row)
+}

@@ -659,3 +659,81 @@ async fn a_new_user_goes_through_the_whole_account_lifecycle() {
     assert_eq!(app.post_count().await, 0);
     assert!(app.stored_keys().await.is_empty());
 }
+
+#[tokio::test]
+async fn each_password_recheck_charges_wrong_guesses_only_and_refuses_them_alike() {
+    // One guess in the budget: a right password gives its charge back, or the next check is refused.
+    let app = spawn_app_with(|s| {
+        s.limits.login_failures_per_account_ip = rampart::config::Rate {
+            burst: 1,
+            per_secs: 3600,
+        }
+    })
+    .await;
+    // The only admin: deleting the account passes the password check and then stops at the
+    // last-admin rule, so the same account can go on to the other checks.
+    let user = app.user_with_role(rampart::domain::Role::Admin).await;
+    let send = |method: reqwest::Method, path: &'static str, body: Value| {
+        let req = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&user.access)
+            .json(&body);
+        async move { req.send().await.unwrap() }
+    };
+
+    let kept = send(
+        reqwest::Method::DELETE,
+        "/api/v1/me",
+        json!({ "password": user.password }),
+    )
+    .await;
+    assert_problem(kept, StatusCode::CONFLICT, "last_admin").await;
+    let changed = send(
+        reqwest::Method::POST,
+        "/api/v1/me/password",
+        json!({ "current_password": user.password, "new_password": "another long passphrase" }),
+    )
+    .await;
+    assert_eq!(
+        changed.status(),
+        StatusCode::NO_CONTENT,
+        "password change after a refunded check"
+    );
+    let moved = send(
+        reqwest::Method::POST,
+        "/api/v1/me/email",
+        json!({ "current_password": "another long passphrase", "new_email": "moved@example.com" }),
+    )
+    .await;
+    assert_eq!(
+        moved.status(),
+        StatusCode::ACCEPTED,
+        "email change after a refunded check"
+    );
+
+    // A wrong guess answers the same on every route, and it is charged.
+    let wrong = send(
+        reqwest::Method::DELETE,
+        "/api/v1/me",
+        json!({ "password": "not the password at all" }),
+    )
+    .await;
+    assert_problem(wrong, StatusCode::FORBIDDEN, "wrong_password").await;
+    let limited = send(
+        reqwest::Method::DELETE,
+        "/api/v1/me",
+        json!({ "password": "another long passphrase" }),
+    )
+    .await;
+    assert_eq!(
+        limited.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the wrong guess used the budget"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users", &[]).await,
+        1,
+        "nothing was deleted"
+    );
+}
