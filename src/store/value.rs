@@ -279,7 +279,8 @@ impl<T: serde::de::DeserializeOwned> Column for Json<T> {
     }
 }
 
-/// A value of any stored type, for code that copies rows it does not know (`migrate-data`).
+/// A value of any stored type, for code that copies rows it does not know (`migrate-data`, which
+/// binds it with the column's kind: `transfer::typed`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
@@ -287,18 +288,6 @@ pub enum Value {
     Int(i64),
     Id(Uuid),
     Time(OffsetDateTime),
-}
-
-impl Value {
-    pub fn to_arg(&self) -> Arg<'_> {
-        match self {
-            Value::Null => Arg::Text(None),
-            Value::Text(t) => Arg::Text(Some(t)),
-            Value::Int(i) => Arg::Int(Some(*i)),
-            Value::Id(id) => Arg::Id(Some(*id)),
-            Value::Time(t) => Arg::Time(Some(*t)),
-        }
-    }
 }
 
 impl Column for Value {
