@@ -2,7 +2,10 @@
 //! `/api/v1/openapi.json`, and a Swagger UI at `/docs` whose assets are compiled into the binary.
 
 use axum::Router;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::schema::{Schema, Type};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -37,11 +40,134 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every documented route, with the document they build.
-pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Every documented route, and the document they build (completed by [`shared_answers`]).
+pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::accounts::router())
         .merge(crate::posts::router(state))
+        .split_for_parts();
+    shared_answers(&mut doc);
+    (router, doc)
+}
+
+/// Adds to every operation the answers that come from a shared layer rather than from its handler,
+/// so that no route has to repeat them and no new route can forget them: the extractors (a bearer
+/// token, a JSON or multipart body, a query string, path ids) and the layers every request passes
+/// (the request deadline, the database and Redis failing closed). An answer the handler documents
+/// itself keeps the handler's description.
+fn shared_answers(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            complete(op);
+        }
+    }
+}
+
+fn complete(op: &mut Operation) {
+    unwrap_optional_body(op);
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let body = match &op.request_body {
+        Some(RefOr::T(b)) => {
+            let json = b.content.contains_key("application/json");
+            Some((json, !json))
+        }
+        _ => None,
+    };
+    let has = |place: ParameterIn| {
+        op.parameters
+            .iter()
+            .flatten()
+            .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+    };
+    let (query, path) = (has(ParameterIn::Query), has(ParameterIn::Path));
+
+    let mut bad_request = Vec::new();
+    if let Some((json, _)) = body {
+        bad_request.push(if json {
+            "the body is not JSON (`malformed_json`), not an object (`body_not_object`), has a field this \
+             route does not take (`unknown_field`) or a value of the wrong type (`invalid_body`)"
+        } else {
+            "the multipart body is malformed or has parts this route does not take"
+        });
+    }
+    if query {
+        bad_request.push("the query string has a parameter this route does not take or a value of the wrong type (`invalid_query`)");
+    }
+    if !bad_request.is_empty() {
+        add(op, "400", &format!("Malformed request: {}.", bad_request.join("; ")));
+    }
+    if secured {
+        add(
+            op,
+            "401",
+            "No bearer token (`missing_token`), a token that is invalid or expired (`invalid_token`), or a \
+             session that has ended (`session_ended`).",
+        );
+    }
+    if path {
+        add(op, "404", "Nothing lives at this id or name (a malformed id answers the same).");
+    }
+    if let Some((_, multipart)) = body {
+        add(op, "413", "The body is larger than this route accepts (`payload_too_large`).");
+        add(
+            op,
+            "415",
+            if multipart {
+                "The body is not `multipart/form-data`, or the image is not an accepted type (`unsupported_media_type`)."
+            } else {
+                "The body is not `application/json` (`unsupported_media_type`)."
+            },
+        );
+    }
+    if body.is_some_and(|(json, _)| json) || query {
+        add(op, "422", "A field did not pass validation (`validation_failed`, with `errors` by field).");
+    }
+    add(
+        op,
+        "503",
+        "The database or Redis is unavailable, or the request passed its deadline (`service_unavailable`, with \
+         `Retry-After`).",
+    );
+}
+
+/// A body declared as `Option<T>` comes out as `oneOf [T, null]`; but a JSON body must be an object
+/// (`AppJson` refuses a bare `null` with `400 body_not_object`), so what `Option` means here is that the
+/// body may be left out, which `required: false` already says.
+fn unwrap_optional_body(op: &mut Operation) {
+    let Some(RefOr::T(body)) = &mut op.request_body else {
+        return;
+    };
+    for content in body.content.values_mut() {
+        let RefOr::T(content) = content else { continue };
+        if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema {
+            let mut others = one_of
+                .items
+                .iter()
+                .filter(|s| !matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == Type::Null.into()));
+            if let (Some(only), None) = (others.next(), others.next()) {
+                content.schema = Some(only.clone());
+            }
+        }
+    }
+}
+
+/// Documents `status` with the problem schema unless the operation already does.
+fn add(op: &mut Operation, status: &str, description: &str) {
+    op.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem"))))
+                .build(),
+        )
+    });
 }
 
 /// The document and the offline docs page.

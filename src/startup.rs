@@ -112,7 +112,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
 /// The whole HTTP surface with its layers; usable without a socket.
 pub fn router(state: AppState) -> Router {
     let http = &state.settings.http;
-    let (api, openapi) = crate::openapi::api_router(&state).split_for_parts();
+    let (api, openapi) = crate::openapi::api_router(&state);
     let layers = ServiceBuilder::new()
         .layer(middleware::from_fn(mw::edge))
         .layer(cors(&state.settings))

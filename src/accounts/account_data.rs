@@ -104,6 +104,7 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DeleteAccountRequest {
+    #[schema(schema_with = crate::domain::schema::current_password)]
     password: String,
 }
 

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UserQuery {
     role: Option<Role>,
@@ -34,6 +35,7 @@ struct UserQuery {
     q: Option<String>,
     cursor: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -72,8 +74,13 @@ async fn list_users(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 struct UpdateUserRequest {
+    #[serde(default, deserialize_with = "crate::http::extract::non_null")]
+    #[schema(nullable = false)]
     role: Option<Role>,
+    #[serde(default, deserialize_with = "crate::http::extract::non_null")]
+    #[schema(nullable = false)]
     disabled: Option<bool>,
 }
 
@@ -155,12 +162,15 @@ async fn update_user(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     kind: Option<String>,
     /// Events where this user is actor or target.
     user_id: Option<String>,
     cursor: Option<String>,
+    /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 

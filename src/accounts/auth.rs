@@ -33,11 +33,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
-    /// 3–32 characters of a-z, 0-9 and `_`; case-insensitive.
+    #[schema(schema_with = crate::domain::schema::username)]
     username: String,
+    #[schema(schema_with = crate::domain::schema::email)]
     email: String,
-    /// 8–128 characters.
+    #[schema(schema_with = crate::domain::schema::password)]
     password: String,
+    #[schema(schema_with = crate::domain::schema::display_name)]
     display_name: Option<String>,
 }
 

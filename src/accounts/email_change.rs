@@ -37,7 +37,9 @@ const TAKEN: AppError = AppError::Conflict {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeEmailRequest {
+    #[schema(schema_with = crate::domain::schema::email)]
     new_email: String,
+    #[schema(schema_with = crate::domain::schema::current_password)]
     current_password: String,
 }
 

@@ -45,11 +45,10 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateMeRequest {
-    /// 1–64 characters; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::domain::schema::display_name)]
     display_name: Option<Option<String>>,
-    /// At most 500 characters.
+    #[schema(schema_with = crate::domain::schema::bio)]
     bio: Option<String>,
 }
 
@@ -97,7 +96,9 @@ async fn update_me(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePasswordRequest {
+    #[schema(schema_with = crate::domain::schema::current_password)]
     current_password: String,
+    #[schema(schema_with = crate::domain::schema::password)]
     new_password: String,
 }
 

@@ -98,6 +98,7 @@ async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Resu
 #[serde(deny_unknown_fields)]
 struct ResetRequest {
     token: String,
+    #[schema(schema_with = crate::domain::schema::password)]
     new_password: String,
 }
 

@@ -6,6 +6,7 @@ pub mod email;
 pub mod password;
 pub mod profile;
 pub mod role;
+pub mod schema;
 pub mod username;
 
 pub use caption::Caption;

@@ -38,6 +38,16 @@ where
     }
 }
 
+/// For an optional field that may be left out but not sent as `null` (with `#[serde(default)]`):
+/// serde would otherwise read `null` as "left out", which the document does not allow.
+pub fn non_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Refuses a JSON document whose top level is not an object (`400 body_not_object`).
 pub fn require_object(json: &[u8]) -> Result<(), AppError> {
     match json.iter().find(|b| !b.is_ascii_whitespace()) {

@@ -31,20 +31,23 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 }
 
 /// The multipart form, for the API document.
-#[derive(ToSchema)]
+// `Deserialize` only so that `deny_unknown_fields` reaches the document as `additionalProperties: false`
+// (the upload reader refuses any other part); the body is never deserialised into this type.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct UploadForm {
     /// JPEG, PNG, WebP or GIF; decided from the bytes. Animated images keep their first frame.
     #[schema(format = Binary, value_type = String)]
     image: Vec<u8>,
-    /// 0–2200 characters; `#hashtags` are extracted (at most 30).
+    #[schema(schema_with = crate::domain::schema::caption)]
     caption: Option<String>,
 }
 
 /// Create a post from one image and a caption.
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the original answer")),
+    params(IdempotencyHeader),
     responses(
         (status = 201, body = PostView, description = "Created; `Location` and `ETag` are set"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed multipart, extra parts"),
@@ -240,6 +243,16 @@ async fn insert_within_quota(state: &AppState, new: store::posts::NewPost<'_>) -
     store::posts::insert(&mut tx, new).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The `Idempotency-Key` header as the document states it (the parser below is the rule).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read from the headers by `idempotency_key`; this type only describes it
+struct IdempotencyHeader {
+    /// Retries with the same key and body return the original answer. 1–255 visible ASCII characters.
+    #[param(rename = "Idempotency-Key", pattern = "^[\\x21-\\x7E]{1,255}$", min_length = 1, max_length = 255)]
+    key: Option<String>,
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {

@@ -31,21 +31,50 @@ const NOT_FOUND: AppError = AppError::NotFound {
 };
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FeedQuery {
     /// Only posts by this username.
+    #[param(schema_with = crate::domain::schema::username)]
     author: Option<String>,
     /// Only posts with this hashtag (with or without `#`).
     tag: Option<String>,
     /// Words that must all appear in the caption.
     q: Option<String>,
     /// RFC 3339; posts created at or after.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// RFC 3339; posts created before.
+    #[param(format = DateTime)]
     until: Option<String>,
     cursor: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+}
+
+/// A user's posts take the feed's query without `author`, which the path names (the same filters
+/// and page; see the feed for each).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct UserPostsQuery {
+    tag: Option<String>,
+    q: Option<String>,
+    #[param(format = DateTime)]
+    since: Option<String>,
+    #[param(format = DateTime)]
+    until: Option<String>,
+    cursor: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+}
+
+impl From<UserPostsQuery> for FeedQuery {
+    fn from(q: UserPostsQuery) -> Self {
+        let UserPostsQuery { tag, q, since, until, cursor, limit } = q;
+        FeedQuery { author: None, tag, q, since, until, cursor, limit }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -117,12 +146,12 @@ async fn list_feed(State(state): State<AppState>, AppQuery(q): AppQuery<FeedQuer
 }
 
 /// One user's posts, newest first.
-#[utoipa::path(get, path = "/api/v1/users/{username}/posts", tag = "posts", params(("username" = String, Path), FeedQuery),
+#[utoipa::path(get, path = "/api/v1/users/{username}/posts", tag = "posts", params(("username" = String, Path), UserPostsQuery),
     responses((status = 200, body = FeedPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn list_user_posts(
     State(state): State<AppState>,
     AppPath(username): AppPath<String>,
-    AppQuery(q): AppQuery<FeedQuery>,
+    AppQuery(q): AppQuery<UserPostsQuery>,
 ) -> Result<Json<FeedPage>> {
     let name = Username::parse(&username).map_err(|_| AppError::NotFound {
         code: "user_not_found",
@@ -137,7 +166,7 @@ async fn list_user_posts(
             detail: "No such user.",
         });
     }
-    page(&state, q, Some(name.as_str())).await
+    page(&state, q.into(), Some(name.as_str())).await
 }
 
 /// One post. Posts of disabled accounts are not shown.

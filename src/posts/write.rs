@@ -31,6 +31,7 @@ const NOT_FOUND: AppError = AppError::NotFound {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdatePostRequest {
+    #[schema(schema_with = crate::domain::schema::caption)]
     caption: String,
 }
 
