@@ -101,3 +101,17 @@ ensure_aiosmtpd() {
   echo "== installing aiosmtpd"
   python3 -m pip install --quiet aiosmtpd
 }
+
+# The contract check (tests/contract/run) makes a virtualenv; Debian's python3 needs python3-venv for it.
+ensure_python_venv() {
+  local probe
+  probe=$(mktemp -d)
+  if python3 -m venv "$probe/v" >/dev/null 2>&1; then
+    rm -rf "$probe"
+    echo "== python3 venv available"
+    return
+  fi
+  rm -rf "$probe"
+  echo "== installing python3-venv"
+  apt_install python3-venv
+}

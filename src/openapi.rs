@@ -47,7 +47,52 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(crate::posts::router(state))
         .split_for_parts();
     shared_answers(&mut doc);
+    links(&mut doc);
     (router, doc)
+}
+
+/// OpenAPI links: which answer feeds which next call (a created post to its page, edit and delete, a
+/// listed user to the admin's update, …). Clients and generators (schemathesis's stateful phase) follow
+/// them. (source operation, status, target operation, [(parameter, runtime expression)])
+const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+    ("create_post", "201", "get_post", &[("id", "$response.body#/id")]),
+    ("create_post", "201", "update_post", &[("id", "$response.body#/id"), ("header.If-Match", "$response.header.ETag")]),
+    ("create_post", "201", "delete_post", &[("id", "$response.body#/id")]),
+    ("get_post", "200", "update_post", &[("id", "$response.body#/id"), ("header.If-Match", "$response.header.ETag")]),
+    ("get_post", "200", "delete_post", &[("id", "$response.body#/id")]),
+    ("get_post", "200", "get_profile", &[("username", "$response.body#/author/username")]),
+    ("update_post", "200", "get_post", &[("id", "$response.body#/id")]),
+    ("list_feed", "200", "get_post", &[("id", "$response.body#/items/0/id")]),
+    ("list_feed", "200", "update_post", &[("id", "$response.body#/items/0/id")]),
+    ("list_feed", "200", "delete_post", &[("id", "$response.body#/items/0/id")]),
+    ("list_feed", "200", "list_user_posts", &[("username", "$response.body#/items/0/author/username")]),
+    ("list_user_posts", "200", "get_post", &[("id", "$response.body#/items/0/id")]),
+    ("register", "201", "get_profile", &[("username", "$request.body#/username")]),
+    ("get_me", "200", "get_profile", &[("username", "$response.body#/username")]),
+    ("get_me", "200", "list_user_posts", &[("username", "$response.body#/username")]),
+    ("get_profile", "200", "list_user_posts", &[("username", "$response.body#/username")]),
+    ("list_sessions", "200", "revoke_session", &[("id", "$response.body#/items/0/id")]),
+    ("list_users", "200", "update_user", &[("id", "$response.body#/items/0/id")]),
+    ("update_user", "200", "list_audit", &[("user_id", "$response.body#/id")]),
+];
+
+fn links(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            let Some(id) = op.operation_id.clone() else { continue };
+            for (_, status, target, params) in LINKS.iter().filter(|(source, ..)| *source == id) {
+                let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+                    continue;
+                };
+                let mut link = utoipa::openapi::link::LinkBuilder::new().operation_id(*target);
+                for (name, expression) in *params {
+                    link = link.parameter(*name, *expression);
+                }
+                response.links.insert((*target).to_owned(), RefOr::T(link.build()));
+            }
+        }
+    }
 }
 
 /// Adds to every operation the answers that come from a shared layer rather than from its handler,
