@@ -52,6 +52,7 @@ async fn refresh_session(
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
+        crate::http::extract::require_json_type(&headers)?;
         crate::http::extract::require_object(&body)?;
         let req: RefreshRequest = serde_json::from_slice(&body).map_err(|_| AppError::BadRequest {
             code: "invalid_body",

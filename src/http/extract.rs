@@ -48,6 +48,28 @@ where
     T::deserialize(d).map(Some)
 }
 
+/// For a handler that reads its (optional) body itself: a body that is there must be declared as
+/// JSON, as [`AppJson`] requires (`415 unsupported_media_type`).
+pub fn require_json_type(headers: &axum::http::HeaderMap) -> Result<(), AppError> {
+    let essence = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(t) if t.starts_with("application/") && t.ends_with("+json") => Ok(()),
+        _ => Err(not_json()),
+    }
+}
+
+fn not_json() -> AppError {
+    AppError::UnsupportedMediaType {
+        code: "unsupported_media_type",
+        detail: "Expected a body with `Content-Type: application/json`.".into(),
+    }
+}
+
 /// Refuses a JSON document whose top level is not an object (`400 body_not_object`).
 pub fn require_object(json: &[u8]) -> Result<(), AppError> {
     match json.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -61,10 +83,7 @@ pub fn require_object(json: &[u8]) -> Result<(), AppError> {
 
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType {
-            code: "unsupported_media_type",
-            detail: "Expected a body with `Content-Type: application/json`.".into(),
-        },
+        JsonRejection::MissingJsonContentType(_) => not_json(),
         JsonRejection::JsonSyntaxError(_) => AppError::BadRequest {
             code: "malformed_json",
             detail: "The body is not valid JSON.".into(),
