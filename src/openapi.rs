@@ -3,8 +3,8 @@
 
 use axum::Router;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::schema::{Schema, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -53,44 +53,135 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
 
 /// OpenAPI links: which answer feeds which next call (a created post to its page, edit and delete, a
 /// listed user to the admin's update, …). Clients and generators (schemathesis's stateful phase) follow
-/// them. (source operation, status, target operation, [(parameter, runtime expression)])
-const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+/// them.
+const LINKS: &[LinkSpec] = &[
     ("create_post", "201", "get_post", &[("id", "$response.body#/id")]),
-    ("create_post", "201", "update_post", &[("id", "$response.body#/id"), ("header.If-Match", "$response.header.ETag")]),
+    (
+        "create_post",
+        "201",
+        "update_post",
+        &[
+            ("id", "$response.body#/id"),
+            ("header.If-Match", "$response.header.ETag"),
+        ],
+    ),
     ("create_post", "201", "delete_post", &[("id", "$response.body#/id")]),
-    ("get_post", "200", "update_post", &[("id", "$response.body#/id"), ("header.If-Match", "$response.header.ETag")]),
+    (
+        "get_post",
+        "200",
+        "update_post",
+        &[
+            ("id", "$response.body#/id"),
+            ("header.If-Match", "$response.header.ETag"),
+        ],
+    ),
     ("get_post", "200", "delete_post", &[("id", "$response.body#/id")]),
-    ("get_post", "200", "get_profile", &[("username", "$response.body#/author/username")]),
+    (
+        "get_post",
+        "200",
+        "get_profile",
+        &[("username", "$response.body#/author/username")],
+    ),
     ("update_post", "200", "get_post", &[("id", "$response.body#/id")]),
     ("list_feed", "200", "get_post", &[("id", "$response.body#/items/0/id")]),
-    ("list_feed", "200", "update_post", &[("id", "$response.body#/items/0/id")]),
-    ("list_feed", "200", "delete_post", &[("id", "$response.body#/items/0/id")]),
-    ("list_feed", "200", "list_user_posts", &[("username", "$response.body#/items/0/author/username")]),
-    ("list_user_posts", "200", "get_post", &[("id", "$response.body#/items/0/id")]),
-    ("register", "201", "get_profile", &[("username", "$request.body#/username")]),
-    ("get_me", "200", "get_profile", &[("username", "$response.body#/username")]),
-    ("get_me", "200", "list_user_posts", &[("username", "$response.body#/username")]),
-    ("get_profile", "200", "list_user_posts", &[("username", "$response.body#/username")]),
-    ("list_sessions", "200", "revoke_session", &[("id", "$response.body#/items/0/id")]),
-    ("list_users", "200", "update_user", &[("id", "$response.body#/items/0/id")]),
+    (
+        "list_feed",
+        "200",
+        "update_post",
+        &[("id", "$response.body#/items/0/id")],
+    ),
+    (
+        "list_feed",
+        "200",
+        "delete_post",
+        &[("id", "$response.body#/items/0/id")],
+    ),
+    (
+        "list_feed",
+        "200",
+        "list_user_posts",
+        &[("username", "$response.body#/items/0/author/username")],
+    ),
+    (
+        "list_user_posts",
+        "200",
+        "get_post",
+        &[("id", "$response.body#/items/0/id")],
+    ),
+    (
+        "register",
+        "201",
+        "get_profile",
+        &[("username", "$request.body#/username")],
+    ),
+    (
+        "get_me",
+        "200",
+        "get_profile",
+        &[("username", "$response.body#/username")],
+    ),
+    (
+        "get_me",
+        "200",
+        "list_user_posts",
+        &[("username", "$response.body#/username")],
+    ),
+    (
+        "get_profile",
+        "200",
+        "list_user_posts",
+        &[("username", "$response.body#/username")],
+    ),
+    (
+        "list_sessions",
+        "200",
+        "revoke_session",
+        &[("id", "$response.body#/items/0/id")],
+    ),
+    (
+        "list_users",
+        "200",
+        "update_user",
+        &[("id", "$response.body#/items/0/id")],
+    ),
     ("update_user", "200", "list_audit", &[("user_id", "$response.body#/id")]),
 ];
 
+/// Every operation of the document (the methods Rampart uses).
+fn operations_mut(doc: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// (source operation, status, target operation, [(parameter, runtime expression)])
+type LinkSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 fn links(doc: &mut utoipa::openapi::OpenApi) {
-    for item in doc.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-        for op in operations.into_iter().flatten() {
-            let Some(id) = op.operation_id.clone() else { continue };
-            for (_, status, target, params) in LINKS.iter().filter(|(source, ..)| *source == id) {
-                let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
-                    continue;
-                };
-                let mut link = utoipa::openapi::link::LinkBuilder::new().operation_id(*target);
-                for (name, expression) in *params {
-                    link = link.parameter(*name, *expression);
-                }
-                response.links.insert((*target).to_owned(), RefOr::T(link.build()));
+    for op in operations_mut(doc) {
+        let Some(id) = op.operation_id.clone() else { continue };
+        for (_, status, target, params) in LINKS.iter().filter(|(source, ..)| *source == id) {
+            let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+                continue;
+            };
+            let mut link = utoipa::openapi::link::LinkBuilder::new().operation_id(*target);
+            for (name, expression) in *params {
+                link = link.parameter(*name, *expression);
             }
+            response.links.insert((*target).to_owned(), RefOr::T(link.build()));
         }
     }
 }
@@ -101,17 +192,8 @@ fn links(doc: &mut utoipa::openapi::OpenApi) {
 /// (the request deadline, the database and Redis failing closed). An answer the handler documents
 /// itself keeps the handler's description.
 fn shared_answers(doc: &mut utoipa::openapi::OpenApi) {
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in operations.into_iter().flatten() {
-            complete(op);
-        }
+    for op in operations_mut(doc) {
+        complete(op);
     }
 }
 
@@ -143,7 +225,9 @@ fn complete(op: &mut Operation) {
         });
     }
     if query {
-        bad_request.push("the query string has a parameter this route does not take or a value of the wrong type (`invalid_query`)");
+        bad_request.push(
+            "the query string has a parameter this route does not take or a value of the wrong type (`invalid_query`)",
+        );
     }
     if !bad_request.is_empty() {
         add(op, "400", &format!("Malformed request: {}.", bad_request.join("; ")));
@@ -157,10 +241,18 @@ fn complete(op: &mut Operation) {
         );
     }
     if path {
-        add(op, "404", "Nothing lives at this id or name (a malformed id answers the same).");
+        add(
+            op,
+            "404",
+            "Nothing lives at this id or name (a malformed id answers the same).",
+        );
     }
     if let Some((_, multipart)) = body {
-        add(op, "413", "The body is larger than this route accepts (`payload_too_large`).");
+        add(
+            op,
+            "413",
+            "The body is larger than this route accepts (`payload_too_large`).",
+        );
         add(
             op,
             "415",
@@ -172,7 +264,11 @@ fn complete(op: &mut Operation) {
         );
     }
     if body.is_some_and(|(json, _)| json) || query {
-        add(op, "422", "A field did not pass validation (`validation_failed`, with `errors` by field).");
+        add(
+            op,
+            "422",
+            "A field did not pass validation (`validation_failed`, with `errors` by field).",
+        );
     }
     add(
         op,
@@ -209,7 +305,10 @@ fn add(op: &mut Operation, status: &str, description: &str) {
         RefOr::T(
             ResponseBuilder::new()
                 .description(description)
-                .content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem"))))
+                .content(
+                    "application/problem+json",
+                    Content::new(Some(Ref::from_schema_name("Problem"))),
+                )
                 .build(),
         )
     });

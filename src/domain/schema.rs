@@ -3,8 +3,8 @@
 //! Request types point at these with `#[schema(schema_with = …)]`. The tests below check each
 //! pattern against its parser in both directions, so the two cannot drift apart.
 
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::Object;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 
 use super::caption;
 
@@ -38,7 +38,13 @@ fn nullable(b: ObjectBuilder) -> ObjectBuilder {
 }
 
 pub fn username() -> Object {
-    text(Some(3), 32, Some(USERNAME_PATTERN), "3–32 characters of a-z, 0-9 and `_`; compared without case.").build()
+    text(
+        Some(3),
+        32,
+        Some(USERNAME_PATTERN),
+        "3–32 characters of a-z, 0-9 and `_`; compared without case.",
+    )
+    .build()
 }
 
 pub fn email() -> Object {
@@ -47,7 +53,8 @@ pub fn email() -> Object {
         254,
         Some(EMAIL_PATTERN),
         "A plain ASCII address, at most 64 characters before the `@`; stored lower-cased.",
-    ).build()
+    )
+    .build()
 }
 
 pub fn password() -> Object {
@@ -68,7 +75,12 @@ pub fn current_password() -> Object {
 
 pub fn display_name() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     // JSON Schema has one `pattern` per schema; the second requirement is an `allOf` member.
-    let shape = nullable(text(Some(1), 64, Some(NO_CONTROLS), "1–64 characters, no control characters; `null` clears it."));
+    let shape = nullable(text(
+        Some(1),
+        64,
+        Some(NO_CONTROLS),
+        "1–64 characters, no control characters; `null` clears it.",
+    ));
     let not_blank = ObjectBuilder::new().schema_type(Type::String).pattern(Some(NOT_BLANK));
     let all = utoipa::openapi::schema::AllOfBuilder::new()
         .item(shape.build())

@@ -251,7 +251,12 @@ async fn insert_within_quota(state: &AppState, new: store::posts::NewPost<'_>) -
 #[allow(dead_code)] // read from the headers by `idempotency_key`; this type only describes it
 struct IdempotencyHeader {
     /// Retries with the same key and body return the original answer. 1–255 visible ASCII characters.
-    #[param(rename = "Idempotency-Key", pattern = "^[\\x21-\\x7E]{1,255}$", min_length = 1, max_length = 255)]
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = "^[\\x21-\\x7E]{1,255}$",
+        min_length = 1,
+        max_length = 255
+    )]
     key: Option<String>,
 }
 

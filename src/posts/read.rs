@@ -72,8 +72,23 @@ struct UserPostsQuery {
 
 impl From<UserPostsQuery> for FeedQuery {
     fn from(q: UserPostsQuery) -> Self {
-        let UserPostsQuery { tag, q, since, until, cursor, limit } = q;
-        FeedQuery { author: None, tag, q, since, until, cursor, limit }
+        let UserPostsQuery {
+            tag,
+            q,
+            since,
+            until,
+            cursor,
+            limit,
+        } = q;
+        FeedQuery {
+            author: None,
+            tag,
+            q,
+            since,
+            until,
+            cursor,
+            limit,
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, TestApp, TestUser};
+use crate::helpers::{TestApp, TestUser, spawn_app};
 use rampart::domain::Role;
 
 struct Operation {
@@ -75,8 +75,15 @@ async fn every_answer_from_a_shared_layer_is_documented_where_it_comes() {
                 req = req.json(&serde_json::json!({}));
             }
             let res = req.send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path} without a token");
-            assert!(documented(&op, StatusCode::UNAUTHORIZED), "{method} {path}: 401 undocumented");
+            assert_eq!(
+                res.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} without a token"
+            );
+            assert!(
+                documented(&op, StatusCode::UNAUTHORIZED),
+                "{method} {path}: 401 undocumented"
+            );
             checked += 1;
         }
         if json_body(&op) {
@@ -89,11 +96,25 @@ async fn every_answer_from_a_shared_layer_is_documented_where_it_comes() {
                     .send()
             };
             let res = send("application/json", "[1]").await.unwrap();
-            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{method} {path} with an array body");
-            assert!(documented(&op, StatusCode::BAD_REQUEST), "{method} {path}: 400 undocumented");
+            assert_eq!(
+                res.status(),
+                StatusCode::BAD_REQUEST,
+                "{method} {path} with an array body"
+            );
+            assert!(
+                documented(&op, StatusCode::BAD_REQUEST),
+                "{method} {path}: 400 undocumented"
+            );
             let res = send("text/plain", "{}").await.unwrap();
-            assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{method} {path} as text/plain");
-            assert!(documented(&op, StatusCode::UNSUPPORTED_MEDIA_TYPE), "{method} {path}: 415 undocumented");
+            assert_eq!(
+                res.status(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{method} {path} as text/plain"
+            );
+            assert!(
+                documented(&op, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+                "{method} {path}: 415 undocumented"
+            );
             checked += 1;
         }
         if params(&op, "query").next().is_some() {
@@ -104,8 +125,15 @@ async fn every_answer_from_a_shared_layer_is_documented_where_it_comes() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{method} {path} with an unknown parameter");
-            assert!(documented(&op, StatusCode::BAD_REQUEST), "{method} {path}: 400 undocumented");
+            assert_eq!(
+                res.status(),
+                StatusCode::BAD_REQUEST,
+                "{method} {path} with an unknown parameter"
+            );
+            assert!(
+                documented(&op, StatusCode::BAD_REQUEST),
+                "{method} {path}: 400 undocumented"
+            );
             checked += 1;
         }
         // Every error answer is a problem document.
