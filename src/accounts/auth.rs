@@ -11,8 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::views::{TokenResponse, UserView};
-use super::{audit, cookies, limit};
+use super::{audit, cookies};
 use crate::auth::extract::AuthUser;
+use crate::auth::limits::Limit;
 use crate::auth::secrets;
 use crate::domain::{DisplayName, Email, Password, Role, Username};
 use crate::error::{AppError, FieldErrors, Problem, Result};
@@ -62,8 +63,7 @@ async fn register(
     meta: RequestMeta,
     AppJson(req): AppJson<RegisterRequest>,
 ) -> Result<Response> {
-    let limits = &state.settings.limits;
-    limit(&state, &format!("register:ip:{}", meta.ip), limits.register_per_ip).await?;
+    Limit::RegisterIp(&meta.ip).hit(&state).await?;
 
     let mut errors = FieldErrors::new();
     let mut field = |name: &str, msg: &str| errors.entry(name.to_owned()).or_default().push(msg.to_owned());
@@ -82,7 +82,7 @@ async fn register(
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
-    limit(&state, &format!("register:email:{email}"), limits.register_per_ip).await?;
+    Limit::RegisterEmail(email.as_str()).hit(&state).await?;
 
     let hash = state.hasher.hash(password.expose()).await?;
     let new = store::users::NewUser {
@@ -143,24 +143,24 @@ async fn login(
     jar: CookieJar,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<Response> {
-    let limits = &state.settings.limits;
-    limit(&state, &format!("login:ip:{}", meta.ip), limits.login_per_ip).await?;
+    Limit::LoginIp(&meta.ip).hit(&state).await?;
     let login = req.login.trim().to_lowercase();
     if login.is_empty() || login.len() > 254 || req.password.len() > 1024 {
         return Err(INVALID_CREDENTIALS);
     }
     // Failure throttles are keyed by the login as typed (normalised), so unknown accounts are throttled
     // exactly like real ones and the answer never reveals which exist.
-    let per_account = format!("loginfail:acct:{login}");
-    let per_account_ip = format!("loginfail:acctip:{login}:{}", meta.ip);
     // Each attempt is charged before the password is checked, so parallel guesses cannot all slip
     // past the check; a successful sign-in gets its charge back.
     let failure_budgets = [
-        (per_account_ip.as_str(), limits.login_failures_per_account_ip),
-        (per_account.as_str(), limits.login_failures_per_account),
+        Limit::LoginFailuresFromIp {
+            login: &login,
+            ip: &meta.ip,
+        },
+        Limit::LoginFailures(&login),
     ];
-    for (key, rate) in failure_budgets {
-        state.limiter.hit(key, rate).await?;
+    for budget in failure_budgets {
+        budget.hit(&state).await?;
     }
     let user = if login.contains('@') {
         store::users::find_by_email(&state.db, &login).await?
@@ -174,9 +174,8 @@ async fn login(
         .await?;
     let user = match user {
         Some(u) if verified && u.is_active() => {
-            for (key, rate) in failure_budgets {
-                // Only a refund is lost if the limiter is down now; the sign-in itself is fine.
-                let _ = state.limiter.refund(key, rate).await;
+            for budget in failure_budgets {
+                budget.refund(&state).await;
             }
             u
         }

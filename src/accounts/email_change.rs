@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit;
 use super::verification::bad_token;
 use super::views::UserView;
-use super::{audit, limit};
 use crate::auth::extract::AuthUser;
+use crate::auth::limits::Limit;
 use crate::auth::secrets;
 use crate::domain::Email;
 use crate::error::{AppError, Problem, Result};
@@ -63,12 +64,7 @@ async fn request_email_change(
     if new_email.as_str() == row.email {
         return Err(AppError::invalid("new_email", "is already the account's address"));
     }
-    limit(
-        &state,
-        &format!("recovery:user:{}", user.user_id),
-        state.settings.limits.recovery_per_account,
-    )
-    .await?;
+    Limit::EmailChange(user.user_id).hit(&state).await?;
     // An early, friendly answer; the unique constraint still decides when the change is confirmed.
     if store::users::find_by_email(&state.db, new_email.as_str())
         .await?

@@ -58,11 +58,6 @@ async fn audit(
     }
 }
 
-/// A rate-limit check as an error.
-async fn limit(state: &AppState, key: &str, rate: crate::config::Rate) -> crate::error::Result<()> {
-    Ok(state.limiter.hit(key, rate).await?)
-}
-
 /// "Confirm your current password", the one check behind changing the password or the email and
 /// deleting the account. Each attempt is charged to the caller's budget before the hash is checked
 /// (parallel guesses cannot slip past) and refunded when it is right, so only wrong guesses use it
@@ -72,9 +67,8 @@ async fn confirm_password(
     user: &crate::auth::extract::AuthUser,
     attempt: &str,
 ) -> crate::error::Result<store::users::UserRow> {
-    let rate = state.settings.limits.login_failures_per_account_ip;
-    let key = format!("pwchange:{}", user.user_id);
-    state.limiter.hit(&key, rate).await?;
+    let budget = crate::auth::limits::Limit::PasswordRecheck(user.user_id);
+    budget.hit(state).await?;
     let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or(crate::error::AppError::Unauthorized {
@@ -88,7 +82,6 @@ async fn confirm_password(
             detail: "The current password is incorrect.",
         });
     }
-    // Only a refund is lost if the limiter is down now; the check itself passed.
-    let _ = state.limiter.refund(&key, rate).await;
+    budget.refund(state).await;
     Ok(row)
 }

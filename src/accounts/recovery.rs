@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit;
 use super::verification::bad_token;
-use super::{audit, limit};
+use crate::auth::limits::Limit;
 use crate::auth::secrets;
 use crate::domain::{Email, Password};
 use crate::error::{AppError, Problem, Result};
@@ -42,14 +43,13 @@ async fn forgot_password(
     meta: RequestMeta,
     AppJson(req): AppJson<ForgotRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let limits = &state.settings.limits;
-    limit(&state, &format!("recovery:ip:{}", meta.ip), limits.recovery_per_ip).await?;
+    Limit::RecoveryIp(&meta.ip).hit(&state).await?;
     let accepted = (StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "accepted" })));
     let Ok(email) = Email::parse(&req.email) else {
         return Ok(accepted);
     };
     // Keyed by the address asked about, so unknown addresses are throttled exactly like real ones.
-    limit(&state, &format!("recovery:email:{email}"), limits.recovery_per_account).await?;
+    Limit::RecoveryEmail(email.as_str()).hit(&state).await?;
     // The lookup and the mail happen after the answer, so its timing says nothing about the address.
     let task_state = state.clone();
     tokio::spawn(async move {

@@ -13,7 +13,8 @@ use utoipa_axum::routes;
 
 use super::auth::INVALID_CREDENTIALS;
 use super::views::{TokenResponse, UserView};
-use super::{audit, cookies, limit};
+use super::{audit, cookies};
+use crate::auth::limits::Limit;
 use crate::auth::secrets;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
@@ -47,8 +48,7 @@ async fn refresh_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let limits = &state.settings.limits;
-    limit(&state, &format!("refresh:ip:{}", meta.ip), limits.refresh_per_ip).await?;
+    Limit::RefreshIp(&meta.ip).hit(&state).await?;
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -78,12 +78,7 @@ async fn refresh_session(
             detail: "The refresh token is not valid.",
         });
     };
-    limit(
-        &state,
-        &format!("refresh:session:{session_id}"),
-        limits.refresh_per_session,
-    )
-    .await?;
+    Limit::RefreshSession(session_id).hit(&state).await?;
     if cookie_mode {
         // Cookies ride along on cross-site requests; the header cannot, and must match this session.
         let sent = headers

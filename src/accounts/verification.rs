@@ -8,8 +8,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{audit, limit};
+use super::audit;
 use crate::auth::extract::AuthUser;
+use crate::auth::limits::Limit;
 use crate::auth::secrets;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
@@ -100,14 +101,8 @@ async fn resend_verification(
     meta: RequestMeta,
     user: AuthUser,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let limits = &state.settings.limits;
-    limit(&state, &format!("recovery:ip:{}", meta.ip), limits.recovery_per_ip).await?;
-    limit(
-        &state,
-        &format!("verify:user:{}", user.user_id),
-        limits.recovery_per_account,
-    )
-    .await?;
+    Limit::RecoveryIp(&meta.ip).hit(&state).await?;
+    Limit::VerificationResend(user.user_id).hit(&state).await?;
     let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or(AppError::Unauthorized {

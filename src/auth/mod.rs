@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod limiter;
+pub mod limits;
 pub mod password;
 pub mod policy;
 pub mod secrets;
