@@ -4,6 +4,7 @@
 //! `docs/ARCHITECTURE.md` maps each layer to its module.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

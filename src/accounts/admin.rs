@@ -7,8 +7,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
 use super::views::{AdminUserView, Page};
+use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::policy::{Action, authorize};
 use crate::domain::{Role, rfc3339};
@@ -131,32 +131,22 @@ async fn update_user(
         store::sessions::revoke_all(&state.db, row.id, None, "disabled").await?;
     }
     if before.role != row.role {
-        let details = serde_json::json!({ "from": before.role, "to": row.role });
-        audit(
-            &state,
-            &meta,
-            "role_changed",
-            Some(actor.user_id),
-            Some(row.id),
-            details,
-        )
-        .await;
+        let event = Event::RoleChanged {
+            admin: actor.user_id,
+            user: row.id,
+            from: before.role,
+            to: row.role,
+        };
+        audit::record(&state, &meta, event).await;
     }
     if before.disabled_at.is_some() != row.disabled_at.is_some() {
-        let kind = if row.disabled_at.is_some() {
-            "user_disabled"
+        let (admin, user) = (actor.user_id, row.id);
+        let event = if row.disabled_at.is_some() {
+            Event::UserDisabled { admin, user }
         } else {
-            "user_enabled"
+            Event::UserEnabled { admin, user }
         };
-        audit(
-            &state,
-            &meta,
-            kind,
-            Some(actor.user_id),
-            Some(row.id),
-            serde_json::json!({}),
-        )
-        .await;
+        audit::record(&state, &meta, event).await;
     }
     Ok(Json(AdminUserView::from(&row)))
 }

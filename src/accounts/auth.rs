@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::cookies;
 use super::views::{TokenResponse, UserView};
-use super::{audit, cookies};
+use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
 use crate::auth::secrets;
@@ -105,15 +106,7 @@ async fn register(
         },
         store::users::InsertError::Db(e) => e.into(),
     })?;
-    audit(
-        &state,
-        &meta,
-        "register",
-        Some(user.id),
-        Some(user.id),
-        serde_json::json!({}),
-    )
-    .await;
+    audit::record(&state, &meta, Event::Registered { user: user.id }).await;
     super::verification::send_verification(&state, &user).await?;
     let (body, _) = start_session(&state, &user, &meta, false).await?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -181,27 +174,15 @@ async fn login(
         }
         other => {
             let target = other.as_ref().map(|u| u.id);
-            audit(
-                &state,
-                &meta,
-                "login_failed",
-                None,
-                target,
-                serde_json::json!({ "login": login }),
-            )
-            .await;
+            audit::record(&state, &meta, Event::SignInFailed { login, target }).await;
             return Err(INVALID_CREDENTIALS);
         }
     };
-    audit(
-        &state,
-        &meta,
-        "login",
-        Some(user.id),
-        Some(user.id),
-        serde_json::json!({ "cookie": req.refresh_cookie }),
-    )
-    .await;
+    let event = Event::SignedIn {
+        user: user.id,
+        cookie: req.refresh_cookie,
+    };
+    audit::record(&state, &meta, event).await;
     let (mut body, refresh) = start_session(&state, &user, &meta, req.refresh_cookie).await?;
     if req.refresh_cookie {
         body.refresh_token = None;
@@ -250,8 +231,11 @@ async fn start_session(
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar, user: AuthUser) -> Result<Response> {
     store::sessions::revoke_owned(&state.db, user.user_id, user.session_id, "logout").await?;
-    let details = serde_json::json!({ "session_id": user.session_id });
-    audit(&state, &meta, "logout", Some(user.user_id), Some(user.user_id), details).await;
+    let event = Event::SignedOut {
+        user: user.user_id,
+        session: user.session_id,
+    };
+    audit::record(&state, &meta, event).await;
     Ok((cookies::cleared(jar), StatusCode::NO_CONTENT).into_response())
 }
 
@@ -265,15 +249,11 @@ async fn logout_all(
     user: AuthUser,
 ) -> Result<Response> {
     let ended = store::sessions::revoke_all(&state.db, user.user_id, None, "logout_all").await?;
-    audit(
-        &state,
-        &meta,
-        "logout_all",
-        Some(user.user_id),
-        Some(user.user_id),
-        serde_json::json!({ "sessions": ended }),
-    )
-    .await;
+    let event = Event::SignedOutEverywhere {
+        user: user.user_id,
+        sessions: ended,
+    };
+    audit::record(&state, &meta, event).await;
     Ok((cookies::cleared(jar), StatusCode::NO_CONTENT).into_response())
 }
 

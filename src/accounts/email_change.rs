@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
 use super::verification::bad_token;
 use super::views::UserView;
+use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
 use crate::auth::secrets;
@@ -96,15 +96,7 @@ async fn request_email_change(
             &templates::email_change_notice(&row.email, &row.username, new_email.as_str()),
         )
         .await?;
-    audit(
-        &state,
-        &meta,
-        "email_change_requested",
-        Some(row.id),
-        Some(row.id),
-        serde_json::json!({}),
-    )
-    .await;
+    audit::record(&state, &meta, Event::EmailChangeRequested { user: row.id }).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "status": "confirmation_sent" })),
@@ -139,14 +131,6 @@ async fn confirm_email_change(
         Err(store::users::InsertError::EmailTaken | store::users::InsertError::UsernameTaken) => return Err(TAKEN),
         Err(store::users::InsertError::Db(e)) => return Err(e.into()),
     };
-    audit(
-        &state,
-        &meta,
-        "email_changed",
-        Some(row.id),
-        Some(row.id),
-        serde_json::json!({}),
-    )
-    .await;
+    audit::record(&state, &meta, Event::EmailChanged { user: row.id }).await;
     Ok(Json(UserView::from(&row)))
 }

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
 use super::views::UserView;
+use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::domain::{Bio, DisplayName, Password};
 use crate::error::{AppError, FieldErrors, Problem, Result};
@@ -125,14 +125,10 @@ async fn change_password(
     store::users::update_password_hash(&mut tx, user.user_id, &hash).await?;
     let ended = store::sessions::revoke_all(&mut tx, user.user_id, Some(user.session_id), "password_changed").await?;
     tx.commit().await?;
-    audit(
-        &state,
-        &meta,
-        "password_changed",
-        Some(user.user_id),
-        Some(user.user_id),
-        serde_json::json!({ "sessions_ended": ended }),
-    )
-    .await;
+    let event = Event::PasswordChanged {
+        user: user.user_id,
+        sessions_ended: ended,
+    };
+    audit::record(&state, &meta, event).await;
     Ok(StatusCode::NO_CONTENT)
 }

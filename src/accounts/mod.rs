@@ -16,7 +16,6 @@ mod views;
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::http::client_ip::RequestMeta;
 use crate::state::AppState;
 use crate::store;
 
@@ -33,29 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(recovery::router())
         .merge(email_change::router())
         .merge(account_data::router())
-}
-
-/// Records a security event. A failure to record is logged, not shown to the client: the action it
-/// describes has already happened.
-async fn audit(
-    state: &AppState,
-    meta: &RequestMeta,
-    kind: &str,
-    actor_id: Option<uuid::Uuid>,
-    target_id: Option<uuid::Uuid>,
-    details: serde_json::Value,
-) {
-    let event = store::audit::NewEvent {
-        kind,
-        actor_id,
-        target_id,
-        ip: Some(&meta.ip),
-        user_agent: meta.user_agent.as_deref(),
-        details,
-    };
-    if let Err(err) = store::audit::insert(&state.db, event).await {
-        tracing::error!(error = %err, kind, "could not record audit event");
-    }
 }
 
 /// "Confirm your current password", the one check behind changing the password or the email and

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
 use super::verification::bad_token;
+use crate::audit::{self, Event};
 use crate::auth::limits::Limit;
 use crate::auth::secrets;
 use crate::domain::{Email, Password};
@@ -82,15 +82,7 @@ async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Resu
     tx.commit().await?;
     let message = templates::reset_password(&state.settings.public_origin, &user.email, &user.username, &token, ttl);
     state.mailer.queue(&state.db, &message).await?;
-    audit(
-        state,
-        meta,
-        "password_reset_requested",
-        None,
-        Some(user.id),
-        serde_json::json!({}),
-    )
-    .await;
+    audit::record(state, meta, Event::PasswordResetRequested { user: user.id }).await;
     Ok(())
 }
 
@@ -138,14 +130,10 @@ async fn reset_password(
     store::users::update_password_hash(&mut tx, user_id, &new_hash).await?;
     let ended = store::sessions::revoke_all(&mut tx, user_id, None, "password_reset").await?;
     tx.commit().await?;
-    audit(
-        &state,
-        &meta,
-        "password_reset",
-        Some(user_id),
-        Some(user_id),
-        serde_json::json!({ "sessions_ended": ended }),
-    )
-    .await;
+    let event = Event::PasswordReset {
+        user: user_id,
+        sessions_ended: ended,
+    };
+    audit::record(&state, &meta, event).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,8 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::INVALID_CREDENTIALS;
+use super::cookies;
 use super::views::{TokenResponse, UserView};
-use super::{audit, cookies};
+use crate::audit::{self, Event};
 use crate::auth::limits::Limit;
 use crate::auth::secrets;
 use crate::error::{AppError, Problem, Result};
@@ -118,8 +119,11 @@ async fn refresh_session(
         }
         Rotation::Reused { session_id, user_id } => {
             tracing::warn!(%session_id, "refresh token reuse: session revoked");
-            let details = serde_json::json!({ "session_id": session_id });
-            audit(&state, &meta, "refresh_token_reuse", None, Some(user_id), details).await;
+            let event = Event::RefreshTokenReused {
+                user: user_id,
+                session: session_id,
+            };
+            audit::record(&state, &meta, event).await;
             Err(AppError::Unauthorized {
                 code: "refresh_token_reused",
                 detail: "This refresh token was already used; the session has been ended.",

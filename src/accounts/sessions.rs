@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
+use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::domain::rfc3339;
 use crate::error::{AppError, Problem, Result};
@@ -79,15 +79,10 @@ async fn revoke_session(
     if !store::sessions::revoke_owned(&state.db, user.user_id, id, "revoked_by_user").await? {
         return Err(NOT_FOUND);
     }
-    let details = serde_json::json!({ "session_id": id });
-    audit(
-        &state,
-        &meta,
-        "session_revoked",
-        Some(user.user_id),
-        Some(user.user_id),
-        details,
-    )
-    .await;
+    let event = Event::SessionRevoked {
+        user: user.user_id,
+        session: id,
+    };
+    audit::record(&state, &meta, event).await;
     Ok(StatusCode::NO_CONTENT)
 }

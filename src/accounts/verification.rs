@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
+use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
 use crate::auth::secrets;
@@ -77,15 +77,7 @@ async fn verify_email(
     if !store::users::mark_email_verified(&state.db, user_id, &email).await? {
         return Err(bad_token());
     }
-    audit(
-        &state,
-        &meta,
-        "email_verified",
-        Some(user_id),
-        Some(user_id),
-        serde_json::json!({}),
-    )
-    .await;
+    audit::record(&state, &meta, Event::EmailVerified { user: user_id }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

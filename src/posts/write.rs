@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::views::{etag, post_view};
+use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::policy::{Action, authorize};
 use crate::domain::Caption;
@@ -114,18 +115,12 @@ async fn delete_post(
         tracing::error!(error = %e, post_id = %id, "media removal failed; reconcile will remove it");
     }
     if user.user_id != row.author_id {
-        let details = serde_json::json!({ "post_id": id, "author_id": row.author_id });
-        let event = store::audit::NewEvent {
-            kind: "post_removed_by_moderator",
-            actor_id: Some(user.user_id),
-            target_id: Some(row.author_id),
-            ip: Some(&meta.ip),
-            user_agent: meta.user_agent.as_deref(),
-            details,
+        let event = Event::PostRemovedByModerator {
+            moderator: user.user_id,
+            author: row.author_id,
+            post: id,
         };
-        if let Err(e) = store::audit::insert(&state.db, event).await {
-            tracing::error!(error = %e, "could not record audit event");
-        }
+        audit::record(&state, &meta, event).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
