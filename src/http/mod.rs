@@ -3,6 +3,7 @@
 pub mod client_ip;
 pub mod cursor;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod request_id;
 pub mod server;

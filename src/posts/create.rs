@@ -4,23 +4,23 @@ use std::time::Duration;
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::views::{PostView, etag, post_view};
+use super::views::{PostView, etag, etag_of, post_view};
 use super::{may_post, upload};
 use crate::auth::extract::AuthUser;
 use crate::config::PostSettings;
 use crate::domain::{Caption, now};
 use crate::error::{AppError, Problem, Result};
+use crate::http::idempotency::{self, Replayable, set_header};
 use crate::media::image::{self, Limits, Processed};
 use crate::media::storage::{ImageSet, Rendition, new_base_key};
 use crate::state::AppState;
-use crate::store::{self, idempotency::Claim};
+use crate::store;
 use uuid::Uuid;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -47,7 +47,7 @@ struct UploadForm {
 /// Create a post from one image and a caption.
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    params(IdempotencyHeader),
+    params(idempotency::Header),
     responses(
         (status = 201, body = PostView, description = "Created; `Location` and `ETag` are set"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed multipart, extra parts"),
@@ -66,7 +66,7 @@ async fn create_post(
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<Response> {
     may_post(&state, &user)?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency::key(&headers)?;
     if key.is_none() {
         // Refuse early, before reading the body; a keyed retry must reach its replay even at quota.
         check_quota(&state.db, &state.settings.posts, user.user_id, 0).await?;
@@ -90,24 +90,23 @@ async fn create_post(
     let Some(key) = key else {
         return create(&state, &user, caption, upload.image).await;
     };
-    let hash = request_hash(&caption, &upload.image);
-    match claim_or_wait(&state, &user, &key, &hash).await? {
-        Some(replay) => Ok(replay),
-        None => {
-            let result = create(&state, &user, caption, upload.image).await;
-            match result
-                .as_ref()
-                .ok()
-                .and_then(|res| res.extensions().get::<CreatedBody>())
-            {
-                Some(CreatedBody(body)) => {
-                    store::idempotency::complete(&state.db, user.user_id, &key, 201, body).await?
-                }
-                // A failed attempt frees the key so that a retry can succeed.
-                None => store::idempotency::release(&state.db, user.user_id, &key).await?,
-            }
-            result
-        }
+    // The same caption and image make the same request.
+    let fingerprint = idempotency::fingerprint(&[caption.as_str().as_bytes(), &upload.image]);
+    if let Some(replay) = idempotency::claim(&state, user.user_id, &key, &fingerprint, replayed_headers).await? {
+        return Ok(replay);
+    }
+    let result = create(&state, &user, caption, upload.image).await;
+    idempotency::settle(&state, user.user_id, &key, result).await
+}
+
+/// A replayed creation answers with the `Location` and `ETag` of the post it created.
+fn replayed_headers(saved: &serde_json::Value) -> Vec<(HeaderName, String)> {
+    match (saved["id"].as_str(), saved["version"].as_i64()) {
+        (Some(id), Some(version)) => vec![
+            (header::LOCATION, format!("/api/v1/posts/{id}")),
+            (header::ETAG, etag_of(id, version)),
+        ],
+        _ => Vec::new(),
     }
 }
 
@@ -160,20 +159,10 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
         body.clone(),
     )
         .into_response();
-    insert_header(&mut res, header::LOCATION, &format!("/api/v1/posts/{id}"));
-    insert_header(&mut res, header::ETAG, &etag(&row));
-    res.extensions_mut().insert(CreatedBody(body));
+    set_header(&mut res, header::LOCATION, &format!("/api/v1/posts/{id}"));
+    set_header(&mut res, header::ETAG, &etag(&row));
+    res.extensions_mut().insert(Replayable(body));
     Ok(res)
-}
-
-/// The JSON body of a 201, kept for the idempotency record.
-#[derive(Clone)]
-struct CreatedBody(String);
-
-fn insert_header(res: &mut Response, name: header::HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        res.headers_mut().insert(name, v);
-    }
 }
 
 fn rendition(e: &mut image::Encoded) -> Rendition {
@@ -243,79 +232,4 @@ async fn insert_within_quota(state: &AppState, new: store::posts::NewPost<'_>) -
     store::posts::insert(&mut tx, new).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// The `Idempotency-Key` header as the document states it (the parser below is the rule).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)] // read from the headers by `idempotency_key`; this type only describes it
-struct IdempotencyHeader {
-    /// Retries with the same key and body return the original answer. 1–255 visible ASCII characters.
-    #[param(
-        rename = "Idempotency-Key",
-        pattern = "^[\\x21-\\x7E]{1,255}$",
-        min_length = 1,
-        max_length = 255
-    )]
-    key: Option<String>,
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = v
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
-    key.map(|k| Some(k.to_owned())).ok_or(AppError::BadRequest {
-        code: "invalid_idempotency_key",
-        detail: "Idempotency-Key must be 1–255 visible ASCII characters.".into(),
-    })
-}
-
-fn request_hash(caption: &Caption, image: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(caption.as_str().as_bytes());
-    h.update([0u8]);
-    h.update(image);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Claims the key; a finished earlier attempt is replayed, a running one is waited for.
-async fn claim_or_wait(state: &AppState, user: &AuthUser, key: &str, hash: &str) -> Result<Option<Response>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match store::idempotency::claim(&state.db, user.user_id, key, hash).await? {
-            Claim::Fresh => return Ok(None),
-            Claim::Done { status, body } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-                let saved: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-                insert_header(&mut res, HeaderName::from_static("idempotent-replayed"), "true");
-                if let (Some(id), Some(version)) = (saved["id"].as_str(), saved["version"].as_i64()) {
-                    insert_header(&mut res, header::LOCATION, &format!("/api/v1/posts/{id}"));
-                    insert_header(&mut res, header::ETAG, &format!("\"{id}-v{version}\""));
-                }
-                return Ok(Some(res));
-            }
-            Claim::Mismatch => {
-                return Err(AppError::Unprocessable {
-                    code: "idempotency_key_reused",
-                    detail: "This Idempotency-Key was used with a different request.".into(),
-                });
-            }
-            Claim::InProgress if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Claim::InProgress => {
-                return Err(AppError::Conflict {
-                    code: "idempotency_in_progress",
-                    detail: "A request with this Idempotency-Key is still running; retry shortly.",
-                    field: None,
-                });
-            }
-        }
-    }
 }

@@ -74,5 +74,10 @@ pub async fn post_view(media: &dyn MediaStore, row: &PostRow) -> Result<PostView
 
 /// The entity tag of a post version.
 pub fn etag(row: &PostRow) -> String {
-    format!("\"{}-v{}\"", row.id, row.version)
+    etag_of(row.id, row.version)
+}
+
+/// The `ETag` of a post's version: `"<id>-v<version>"`.
+pub fn etag_of(id: impl std::fmt::Display, version: i64) -> String {
+    format!("\"{id}-v{version}\"")
 }
