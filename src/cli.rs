@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.migrate().await?;
             let media = crate::media::storage::from_settings(&settings)?;
             let min_age = std::time::Duration::from_secs(min_age_secs);
-            let report = crate::media::reconcile::reconcile(&db, media.as_ref(), dry_run, min_age).await?;
+            let report = crate::ops::reconcile::reconcile(&db, media.as_ref(), dry_run, min_age).await?;
             let verb = if dry_run { "would remove" } else { "removed" };
             println!("orphaned objects ({verb}): {}", report.orphans.len());
             for key in &report.orphans {
@@ -253,7 +253,7 @@ async fn migrate_data(settings: &Settings, from: &str, to: &str, force: bool) ->
             .context("progress bar template")?
             .progress_chars("=> "),
     );
-    let copied = store::transfer::copy_all(&source, &target, force, &bar).await;
+    let copied = crate::ops::transfer::copy_all(&source, &target, force, &bar).await;
     bar.finish_and_clear();
     let summary = copied.with_context(|| format!("copying {shown_from} to {shown_to}"))?;
     for (table, rows) in &summary.tables {

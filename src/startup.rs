@@ -70,7 +70,7 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "rampart listening");
         let sender = crate::mail::sender::spawn(self.state.clone(), self.transport);
         // Its passes are single statements, so stopping it at any point leaves nothing half done.
-        let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
+        let housekeeping = tokio::spawn(crate::ops::housekeeping::run(self.state.clone()));
         let served = server::serve(self.listener, app, options, shutdown).await;
         housekeeping.abort();
         sender.stop().await;

@@ -1,6 +1,5 @@
 //! Media: image sanitising (`image`) and where the results are kept (`storage`).
 
 pub mod image;
-pub mod reconcile;
 pub mod serve;
 pub mod storage;

@@ -14,7 +14,6 @@ mod pg;
 pub mod posts;
 pub mod sessions;
 mod sqlite;
-pub mod transfer;
 pub mod users;
 pub mod value;
 

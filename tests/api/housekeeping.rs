@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use rampart::domain::now;
-use rampart::housekeeping::{self, Pruned};
+use rampart::ops::housekeeping::{self, Pruned};
 use rampart::store::value::Arg;
 use time::Duration;
 use uuid::Uuid;

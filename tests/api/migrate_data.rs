@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use rampart::domain::Role;
-use rampart::store::transfer::{ENGINE_ONLY, Kind, TABLES};
+use rampart::ops::transfer::{ENGINE_ONLY, Kind, TABLES};
 use rampart::store::value::Value as Stored;
 use rampart::store::{Backend, Db, Exec};
 use reqwest::StatusCode;
@@ -107,7 +107,7 @@ fn as_text(value: Stored) -> Option<String> {
 }
 
 /// Every table's columns (sorted) and rows (as text, sorted), found through the engine's own catalog
-/// rather than `store::transfer::TABLES`, so a table or column the copy leaves out shows as a difference.
+/// rather than `ops::transfer::TABLES`, so a table or column the copy leaves out shows as a difference.
 /// Left out is what one engine derives for itself: SQLite's full-text tables and `ENGINE_ONLY` columns,
 /// PostgreSQL's generated columns.
 type Snapshot = BTreeMap<String, (Vec<String>, Vec<Vec<Option<String>>>)>;

@@ -189,7 +189,7 @@ async fn reconcile_reports_an_unreadable_image_record_and_keeps_the_post() {
     app.exec("UPDATE posts SET image = 'not json' WHERE id = $1", args![id])
         .await;
 
-    let report = rampart::media::reconcile::reconcile(&app.state.db, app.state.media.as_ref(), false, Duration::ZERO)
+    let report = rampart::ops::reconcile::reconcile(&app.state.db, app.state.media.as_ref(), false, Duration::ZERO)
         .await
         .unwrap();
 

@@ -4,8 +4,8 @@
 use anyhow::Context;
 use indicatif::ProgressBar;
 
-use super::value::{Arg, Value, from_unix_ms};
-use super::{Backend, Db, Exec, Tx};
+use crate::store::value::{Arg, Value, from_unix_ms};
+use crate::store::{Backend, Db, Exec, Tx};
 
 /// How a column is stored: its type on each engine (SQLite / PostgreSQL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,7 +436,7 @@ mod tests {
             .unwrap();
         let stored: BTreeSet<String> = stored.into_iter().map(|(n,)| n).collect();
         let listed: BTreeSet<String> = TABLES.iter().map(|t| t.name.to_owned()).collect();
-        assert_eq!(stored, listed, "store::transfer::TABLES must name every table");
+        assert_eq!(stored, listed, "ops::transfer::TABLES must name every table");
 
         for table in TABLES {
             let rows: Vec<(String, String, i64)> = db
@@ -466,7 +466,7 @@ mod tests {
                     ((*c).to_owned(), ty.to_owned())
                 })
                 .collect();
-            assert_eq!(stored, listed, "columns of {} in store::transfer::TABLES", table.name);
+            assert_eq!(stored, listed, "columns of {} in ops::transfer::TABLES", table.name);
 
             let mut key: Vec<(i64, &str)> = rows
                 .iter()

@@ -1,0 +1,7 @@
+//! Maintenance, apart from the features it maintains: moving a database between engines
+//! (`rampart migrate-data`), reconciling stored media with the posts table (`rampart media
+//! reconcile`), and the periodic clean-up every instance runs.
+
+pub mod housekeeping;
+pub mod reconcile;
+pub mod transfer;
