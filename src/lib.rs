@@ -16,6 +16,7 @@ pub mod media;
 pub mod openapi;
 pub mod ops;
 pub mod posts;
+pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -1,4 +1,5 @@
-//! The API contract: an OpenAPI 3.1 document assembled from the route annotations, served at
+//! The API contract: an OpenAPI 3.1 document assembled from the route annotations (the routes
+//! themselves are in `routes.rs`), served at
 //! `/api/v1/openapi.json`, and a Swagger UI at `/docs` whose assets are compiled into the binary.
 
 use axum::Router;
@@ -40,12 +41,14 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every documented route, and the document they build (completed by [`shared_answers`]).
-pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(crate::accounts::router())
-        .merge(crate::posts::router(state))
-        .split_for_parts();
+/// An empty router that collects the document of the routes merged into it (`routes::api`).
+pub fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+}
+
+/// The routes and their document, completed with the shared answers and the links.
+pub fn finish(api: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = api.split_for_parts();
     shared_answers(&mut doc);
     links(&mut doc);
     (router, doc)
