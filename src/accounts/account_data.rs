@@ -120,7 +120,7 @@ async fn delete_account(
     user: AuthUser,
     AppJson(req): AppJson<DeleteAccountRequest>,
 ) -> Result<StatusCode> {
-    super::confirm_password(&state, &user, &req.password).await?;
+    crate::auth::sessions::confirm_password(&state, &user, &req.password).await?;
     // The last-admin rule, the deletion and the mail cleanup in one transaction: two admins deleting
     // themselves at once cannot both pass the rule.
     let mut tx = store::users::begin_admin_change(&state.db).await?;

@@ -11,17 +11,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::cookies;
-use super::views::{TokenResponse, UserView};
+use super::views::TokenResponse;
 use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
-use crate::auth::secrets;
+use crate::auth::sessions::{self, Issued};
 use crate::domain::{DisplayName, Email, Password, Role, Username};
 use crate::error::{AppError, FieldErrors, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
 use crate::state::AppState;
-use crate::store::{self, users::UserRow};
+use crate::store;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -108,8 +108,8 @@ async fn register(
     })?;
     audit::record(&state, &meta, Event::Registered { user: user.id }).await;
     super::verification::send_verification(&state, &user).await?;
-    let (body, _) = start_session(&state, &user, &meta, false).await?;
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let issued = sessions::start(&state, user, &meta, false).await?;
+    Ok((StatusCode::CREATED, Json(TokenResponse::new(issued, false))).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -183,47 +183,18 @@ async fn login(
         cookie: req.refresh_cookie,
     };
     audit::record(&state, &meta, event).await;
-    let (mut body, refresh) = start_session(&state, &user, &meta, req.refresh_cookie).await?;
-    if req.refresh_cookie {
-        body.refresh_token = None;
-        let jar = cookies::with_refresh(jar, refresh, state.settings.auth.session_absolute_secs as i64);
-        return Ok((jar, Json(body)).into_response());
-    }
-    Ok(Json(body).into_response())
+    let issued = sessions::start(&state, user, &meta, req.refresh_cookie).await?;
+    Ok(token_answer(jar, issued, req.refresh_cookie))
 }
 
-/// Creates a session and returns the token response plus the raw refresh token.
-async fn start_session(
-    state: &AppState,
-    user: &UserRow,
-    meta: &RequestMeta,
-    cookie_mode: bool,
-) -> Result<(TokenResponse, String)> {
-    let auth = &state.settings.auth;
-    let refresh = secrets::generate();
-    let csrf = cookie_mode.then(secrets::generate);
-    let csrf_hash = csrf.as_deref().map(secrets::hash);
-    let new = store::sessions::NewSession {
-        user_id: user.id,
-        ip: Some(&meta.ip),
-        user_agent: meta.user_agent.as_deref(),
-        idle: time::Duration::seconds(auth.session_idle_secs as i64),
-        absolute: time::Duration::seconds(auth.session_absolute_secs as i64),
-        csrf_hash: csrf_hash.as_deref(),
-    };
-    let mut tx = state.db.begin().await?;
-    let session_id = store::sessions::create(&mut tx, new, &secrets::hash(&refresh)).await?;
-    tx.commit().await?;
-    let access = state.keys.issue(user.id, session_id, user.role)?;
-    let body = TokenResponse {
-        user: UserView::from(user),
-        access_token: access,
-        token_type: "Bearer",
-        expires_in: state.keys.ttl_secs(),
-        refresh_token: Some(refresh.clone()),
-        csrf_token: csrf,
-    };
-    Ok((body, refresh))
+/// The answer to a sign-in or a refresh: the tokens in the body, or, in cookie mode, the refresh
+/// token in its HttpOnly cookie instead.
+pub(super) fn token_answer(jar: CookieJar, issued: Issued, cookie_mode: bool) -> Response {
+    if cookie_mode {
+        let jar = cookies::with_refresh(jar, issued.refresh_token.clone(), issued.remaining_secs);
+        return (jar, Json(TokenResponse::new(issued, true))).into_response();
+    }
+    Json(TokenResponse::new(issued, false)).into_response()
 }
 
 /// End this session. Its access token stops working on the next request.

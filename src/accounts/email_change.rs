@@ -59,7 +59,7 @@ async fn request_email_change(
     user: AuthUser,
     AppJson(req): AppJson<ChangeEmailRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let row = super::confirm_password(&state, &user, &req.current_password).await?;
+    let row = crate::auth::sessions::confirm_password(&state, &user, &req.current_password).await?;
     let new_email = Email::parse(&req.new_email).map_err(|m| AppError::invalid("new_email", m))?;
     if new_email.as_str() == row.email {
         return Err(AppError::invalid("new_email", "is already the account's address"));

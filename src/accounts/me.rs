@@ -116,7 +116,7 @@ async fn change_password(
     user: AuthUser,
     AppJson(req): AppJson<ChangePasswordRequest>,
 ) -> Result<StatusCode> {
-    let row = super::confirm_password(&state, &user, &req.current_password).await?;
+    let row = crate::auth::sessions::confirm_password(&state, &user, &req.current_password).await?;
     let new =
         Password::parse(&req.new_password, Some(&row.username)).map_err(|m| AppError::invalid("new_password", m))?;
     let hash = state.hasher.hash(new.expose()).await?;

@@ -92,6 +92,20 @@ pub struct TokenResponse {
     pub csrf_token: Option<String>,
 }
 
+impl TokenResponse {
+    /// In cookie mode the refresh token travels in its cookie, never in the body.
+    pub fn new(issued: crate::auth::sessions::Issued, cookie_mode: bool) -> Self {
+        TokenResponse {
+            user: UserView::from(&issued.user),
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: (!cookie_mode).then_some(issued.refresh_token),
+            csrf_token: issued.csrf_token,
+        }
+    }
+}
+
 /// A page of results with an opaque cursor for the next page.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T: ToSchema> {

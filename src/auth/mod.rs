@@ -7,4 +7,5 @@ pub mod limits;
 pub mod password;
 pub mod policy;
 pub mod secrets;
+pub mod sessions;
 pub mod tokens;

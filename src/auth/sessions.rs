@@ -1,0 +1,161 @@
+//! Sessions and re-authentication, in one place: starting a session, rotating its refresh token
+//! (with the CSRF check of cookie mode and reuse detection), and "confirm your current password".
+//!
+//! Handlers get plain values back ([`Issued`]) and decide how to answer (a JSON body, a cookie);
+//! nothing here knows about HTTP beyond the request metadata recorded with a session.
+//!
+//! A session is a row in `sessions` holding the SHA-256 of its current refresh token. Every refresh
+//! replaces the token; presenting a replaced one again means it was copied, so the whole session
+//! ends (`refresh_token_reused`). Access tokens name their session, and the session is read on every
+//! request (`auth::extract`), so ending one takes effect at once.
+
+use uuid::Uuid;
+
+use super::extract::AuthUser;
+use super::limits::Limit;
+use super::secrets;
+use crate::audit::{self, Event};
+use crate::error::{AppError, Result};
+use crate::http::client_ip::RequestMeta;
+use crate::state::AppState;
+use crate::store::{self, sessions::Rotation, users::UserRow};
+
+/// What a started or rotated session hands out.
+pub struct Issued {
+    pub user: UserRow,
+    pub session_id: Uuid,
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    /// Cookie mode, at sign-in only: the value to send as `X-CSRF-Token` when refreshing.
+    pub csrf_token: Option<String>,
+    /// Seconds the session has left before its absolute expiry (a cookie's `Max-Age`).
+    pub remaining_secs: i64,
+}
+
+const INVALID_REFRESH: AppError = AppError::Unauthorized {
+    code: "invalid_refresh_token",
+    detail: "The refresh token is not valid.",
+};
+
+/// Starts a session for `user`. In cookie mode the session also gets a CSRF secret.
+pub async fn start(state: &AppState, user: UserRow, meta: &RequestMeta, cookie_mode: bool) -> Result<Issued> {
+    let auth = &state.settings.auth;
+    let refresh = secrets::generate();
+    let csrf = cookie_mode.then(secrets::generate);
+    let csrf_hash = csrf.as_deref().map(secrets::hash);
+    let new = store::sessions::NewSession {
+        user_id: user.id,
+        ip: Some(&meta.ip),
+        user_agent: meta.user_agent.as_deref(),
+        idle: time::Duration::seconds(auth.session_idle_secs as i64),
+        absolute: time::Duration::seconds(auth.session_absolute_secs as i64),
+        csrf_hash: csrf_hash.as_deref(),
+    };
+    let mut tx = state.db.begin().await?;
+    let session_id = store::sessions::create(&mut tx, new, &secrets::hash(&refresh)).await?;
+    tx.commit().await?;
+    let access_token = state.keys.issue(user.id, session_id, user.role)?;
+    Ok(Issued {
+        user,
+        session_id,
+        access_token,
+        expires_in: state.keys.ttl_secs(),
+        refresh_token: refresh,
+        csrf_token: csrf,
+        remaining_secs: auth.session_absolute_secs as i64,
+    })
+}
+
+/// How the refresh token arrived.
+pub enum Presented<'a> {
+    /// In the JSON body (`{"refresh_token": …}`).
+    Body(&'a str),
+    /// In the HttpOnly cookie; cookies ride along on cross-site requests, so the `X-CSRF-Token`
+    /// header must come too and match the session's secret.
+    Cookie { token: &'a str, csrf: Option<&'a str> },
+}
+
+/// Exchanges a refresh token for a new pair. Limited per session; a replaced token presented again
+/// ends the session and is recorded.
+pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'_>) -> Result<Issued> {
+    let (token, csrf) = match presented {
+        Presented::Body(token) => (token, None),
+        Presented::Cookie { token, csrf } => (token, Some(csrf)),
+    };
+    let old_hash = secrets::hash(token);
+    let Some((session_id, _, csrf_hash)) = store::sessions::owner_of_refresh(&state.db, &old_hash).await? else {
+        return Err(INVALID_REFRESH);
+    };
+    Limit::RefreshSession(session_id).hit(state).await?;
+    if let Some(sent) = csrf {
+        let sent = sent.map(secrets::hash);
+        let ok = matches!((sent, csrf_hash), (Some(s), Some(expected)) if secrets::equal(&s, &expected));
+        if !ok {
+            return Err(AppError::Forbidden {
+                code: "csrf_failed",
+                detail: "Missing or wrong X-CSRF-Token.",
+            });
+        }
+    }
+    let new_refresh = secrets::generate();
+    let idle = time::Duration::seconds(state.settings.auth.session_idle_secs as i64);
+    match store::sessions::rotate(&state.db, &old_hash, &secrets::hash(&new_refresh), idle).await? {
+        Rotation::Rotated(row) => {
+            let user = store::users::find_by_id(&state.db, row.user_id)
+                .await?
+                .ok_or(AppError::Unauthorized {
+                    code: "invalid_credentials",
+                    detail: "The login or password is incorrect.",
+                })?;
+            let access_token = state.keys.issue(user.id, row.session_id, user.role)?;
+            Ok(Issued {
+                user,
+                session_id: row.session_id,
+                access_token,
+                expires_in: state.keys.ttl_secs(),
+                refresh_token: new_refresh,
+                csrf_token: None,
+                remaining_secs: (row.absolute_expires_at - crate::domain::now()).whole_seconds(),
+            })
+        }
+        Rotation::Reused { session_id, user_id } => {
+            tracing::warn!(%session_id, "refresh token reuse: session revoked");
+            let event = Event::RefreshTokenReused {
+                user: user_id,
+                session: session_id,
+            };
+            audit::record(state, meta, event).await;
+            Err(AppError::Unauthorized {
+                code: "refresh_token_reused",
+                detail: "This refresh token was already used; the session has been ended.",
+            })
+        }
+        Rotation::Invalid => Err(INVALID_REFRESH),
+    }
+}
+
+/// "Confirm your current password", the one check behind changing the password or the email and
+/// deleting the account. Each attempt is charged to the caller's budget before the hash is checked
+/// (parallel guesses cannot slip past) and refunded when it is right, so only wrong guesses use it
+/// up. An account gone since the token was issued answers like an ended session.
+pub async fn confirm_password(state: &AppState, user: &AuthUser, attempt: &str) -> Result<UserRow> {
+    let budget = Limit::PasswordRecheck(user.user_id);
+    budget.hit(state).await?;
+    let row = store::users::find_by_id(&state.db, user.user_id)
+        .await?
+        .ok_or(AppError::Unauthorized {
+            code: "invalid_token",
+            detail: "The account no longer exists.",
+        })?;
+    let attempt = crate::domain::password::normalise_attempt(attempt);
+    if !state.hasher.verify(&attempt, Some(&row.password_hash)).await? {
+        return Err(AppError::Forbidden {
+            code: "wrong_password",
+            detail: "The current password is incorrect.",
+        });
+    }
+    budget.refund(state).await;
+    Ok(row)
+}
