@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use super::views::UserView;
 use crate::auth::extract::AuthUser;
 use crate::domain::rfc3339;
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::extract::AppJson;
 use crate::posts::views::{PostView, post_view};
@@ -58,7 +59,7 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
     let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or(AppError::NotFound {
-            code: "user_not_found",
+            code: code::USER_NOT_FOUND,
             detail: "No such user.",
         })?;
     let sessions = store::sessions::list_live(&state.db, user.user_id)
@@ -127,12 +128,12 @@ async fn delete_account(
     let current = store::users::find_by_id(&mut tx, user.user_id)
         .await?
         .ok_or(AppError::NotFound {
-            code: "user_not_found",
+            code: code::USER_NOT_FOUND,
             detail: "No such user.",
         })?;
     if store::users::removes_last_admin(&mut tx, &current, false).await? {
         return Err(AppError::Conflict {
-            code: "last_admin",
+            code: code::LAST_ADMIN,
             detail: "The last active admin cannot delete their account.",
             field: None,
         });

@@ -12,6 +12,7 @@ use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::policy::{Action, authorize};
 use crate::domain::{Role, rfc3339};
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::cursor::{decode as decode_cursor, encode as encode_cursor, page_limit};
@@ -115,13 +116,13 @@ async fn update_user(
         AdminChange::Updated { before, after } => (*before, *after),
         AdminChange::NotFound => {
             return Err(AppError::NotFound {
-                code: "user_not_found",
+                code: code::USER_NOT_FOUND,
                 detail: "No such user.",
             });
         }
         AdminChange::LastAdmin => {
             return Err(AppError::Conflict {
-                code: "last_admin",
+                code: code::LAST_ADMIN,
                 detail: "The last active admin cannot be demoted or disabled.",
                 field: None,
             });

@@ -17,6 +17,7 @@ use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
 use crate::auth::sessions::{self, Issued};
 use crate::domain::{DisplayName, Email, Password, Role, Username};
+use crate::error::code;
 use crate::error::{AppError, FieldErrors, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
@@ -46,7 +47,7 @@ struct RegisterRequest {
 }
 
 pub(super) const INVALID_CREDENTIALS: AppError = AppError::Unauthorized {
-    code: "invalid_credentials",
+    code: code::INVALID_CREDENTIALS,
     detail: "The login or password is incorrect.",
 };
 
@@ -95,12 +96,12 @@ async fn register(
     };
     let user = store::users::insert(&state.db, new).await.map_err(|e| match e {
         store::users::InsertError::EmailTaken => AppError::Conflict {
-            code: "email_taken",
+            code: code::EMAIL_TAKEN,
             detail: "An account with this email already exists.",
             field: Some("email"),
         },
         store::users::InsertError::UsernameTaken => AppError::Conflict {
-            code: "username_taken",
+            code: code::USERNAME_TAKEN,
             detail: "This username is taken.",
             field: Some("username"),
         },

@@ -15,6 +15,7 @@ use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
 use crate::auth::secrets;
 use crate::domain::Email;
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
@@ -30,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const TAKEN: AppError = AppError::Conflict {
-    code: "email_taken",
+    code: code::EMAIL_TAKEN,
     detail: "An account with this email already exists.",
     field: Some("new_email"),
 };

@@ -12,6 +12,7 @@ use super::views::UserView;
 use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::domain::{Bio, DisplayName, Password};
+use crate::error::code;
 use crate::error::{AppError, FieldErrors, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
@@ -25,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const GONE: AppError = AppError::Unauthorized {
-    code: "invalid_token",
+    code: code::INVALID_TOKEN,
     detail: "The account no longer exists.",
 };
 

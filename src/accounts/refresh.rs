@@ -14,6 +14,7 @@ use super::cookies;
 use super::views::TokenResponse;
 use crate::auth::limits::Limit;
 use crate::auth::sessions::{self, Presented};
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::state::AppState;
@@ -52,7 +53,7 @@ async fn refresh_session(
         crate::http::extract::require_json_type(&headers)?;
         crate::http::extract::require_object(&body)?;
         let req: RefreshRequest = serde_json::from_slice(&body).map_err(|_| AppError::BadRequest {
-            code: "invalid_body",
+            code: code::INVALID_BODY,
             detail: "Expected {\"refresh_token\": \"…\"}.".into(),
         })?;
         req.refresh_token
@@ -67,7 +68,7 @@ async fn refresh_session(
         },
         (None, None) => {
             return Err(AppError::Unauthorized {
-                code: "invalid_refresh_token",
+                code: code::INVALID_REFRESH_TOKEN,
                 detail: "No refresh token was sent.",
             });
         }

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::domain::rfc3339;
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppPath;
@@ -71,7 +72,7 @@ async fn revoke_session(
     AppPath(id): AppPath<String>,
 ) -> Result<StatusCode> {
     const NOT_FOUND: AppError = AppError::NotFound {
-        code: "session_not_found",
+        code: code::SESSION_NOT_FOUND,
         detail: "No such live session.",
     };
     // Another user's session id gets the same 404 as a missing one, and so does a malformed one.

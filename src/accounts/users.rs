@@ -7,6 +7,7 @@ use utoipa_axum::routes;
 
 use super::views::PublicProfile;
 use crate::domain::Username;
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::extract::AppPath;
 use crate::state::AppState;
@@ -17,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const NOT_FOUND: AppError = AppError::NotFound {
-    code: "user_not_found",
+    code: code::USER_NOT_FOUND,
     detail: "No such user.",
 };
 

@@ -12,6 +12,7 @@ use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
 use crate::auth::secrets;
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
@@ -29,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The answer for a token that is unknown, used, expired, for another purpose or another address.
 pub fn bad_token() -> AppError {
     AppError::BadRequest {
-        code: "invalid_token",
+        code: code::INVALID_TOKEN,
         detail: "The link is invalid, already used or expired.".into(),
     }
 }
@@ -98,12 +99,12 @@ async fn resend_verification(
     let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or(AppError::Unauthorized {
-            code: "invalid_token",
+            code: code::INVALID_TOKEN,
             detail: "The account no longer exists.",
         })?;
     if row.email_verified_at.is_some() {
         return Err(AppError::Conflict {
-            code: "already_verified",
+            code: code::ALREADY_VERIFIED,
             detail: "This address is already verified.",
             field: None,
         });

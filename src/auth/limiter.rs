@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::config::Rate;
-use crate::error::AppError;
 
 /// Why a request may not proceed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,15 +20,6 @@ pub enum LimitError {
     Limited(Duration),
     /// The shared limiter cannot be reached.
     Unavailable,
-}
-
-impl From<LimitError> for AppError {
-    fn from(e: LimitError) -> Self {
-        match e {
-            LimitError::Limited(retry_after) => AppError::RateLimited { retry_after },
-            LimitError::Unavailable => AppError::Unavailable("The rate limiter"),
-        }
-    }
 }
 
 /// A keyed rate limiter.

@@ -4,6 +4,7 @@
 use crate::auth::extract::AuthUser;
 use crate::domain::Role;
 use crate::error::AppError;
+use crate::error::code;
 
 /// Something an actor may try to do.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +34,7 @@ pub fn authorize(actor: &AuthUser, action: Action) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::Forbidden {
-            code: "forbidden",
+            code: code::FORBIDDEN,
             detail: "You are not allowed to do this.",
         })
     }

@@ -15,6 +15,7 @@ use super::extract::AuthUser;
 use super::limits::Limit;
 use super::secrets;
 use crate::audit::{self, Event};
+use crate::error::code;
 use crate::error::{AppError, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::state::AppState;
@@ -35,7 +36,7 @@ pub struct Issued {
 }
 
 const INVALID_REFRESH: AppError = AppError::Unauthorized {
-    code: "invalid_refresh_token",
+    code: code::INVALID_REFRESH_TOKEN,
     detail: "The refresh token is not valid.",
 };
 
@@ -94,7 +95,7 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
         let ok = matches!((sent, csrf_hash), (Some(s), Some(expected)) if secrets::equal(&s, &expected));
         if !ok {
             return Err(AppError::Forbidden {
-                code: "csrf_failed",
+                code: code::CSRF_FAILED,
                 detail: "Missing or wrong X-CSRF-Token.",
             });
         }
@@ -106,7 +107,7 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
             let user = store::users::find_by_id(&state.db, row.user_id)
                 .await?
                 .ok_or(AppError::Unauthorized {
-                    code: "invalid_credentials",
+                    code: code::INVALID_CREDENTIALS,
                     detail: "The login or password is incorrect.",
                 })?;
             let access_token = state.keys.issue(user.id, row.session_id, user.role)?;
@@ -128,7 +129,7 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
             };
             audit::record(state, meta, event).await;
             Err(AppError::Unauthorized {
-                code: "refresh_token_reused",
+                code: code::REFRESH_TOKEN_REUSED,
                 detail: "This refresh token was already used; the session has been ended.",
             })
         }
@@ -146,13 +147,13 @@ pub async fn confirm_password(state: &AppState, user: &AuthUser, attempt: &str) 
     let row = store::users::find_by_id(&state.db, user.user_id)
         .await?
         .ok_or(AppError::Unauthorized {
-            code: "invalid_token",
+            code: code::INVALID_TOKEN,
             detail: "The account no longer exists.",
         })?;
     let attempt = crate::domain::password::normalise_attempt(attempt);
     if !state.hasher.verify(&attempt, Some(&row.password_hash)).await? {
         return Err(AppError::Forbidden {
-            code: "wrong_password",
+            code: code::WRONG_PASSWORD,
             detail: "The current password is incorrect.",
         });
     }

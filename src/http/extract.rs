@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
+use crate::error::code;
 
 /// JSON body extractor. The body must be a JSON object: serde would otherwise map an array onto a
 /// struct's fields by position (`["display_name", "x"]` as a profile update). Unknown fields are
@@ -29,9 +30,9 @@ where
         serde_json::from_str(raw.get()).map(AppJson).map_err(|e| {
             let detail = e.to_string();
             let code = if detail.contains("unknown field") {
-                "unknown_field"
+                code::UNKNOWN_FIELD
             } else {
-                "invalid_body"
+                code::INVALID_BODY
             };
             AppError::BadRequest { code, detail }
         })
@@ -65,7 +66,7 @@ pub fn require_json_type(headers: &axum::http::HeaderMap) -> Result<(), AppError
 
 fn not_json() -> AppError {
     AppError::UnsupportedMediaType {
-        code: "unsupported_media_type",
+        code: code::UNSUPPORTED_MEDIA_TYPE,
         detail: "Expected a body with `Content-Type: application/json`.".into(),
     }
 }
@@ -75,7 +76,7 @@ pub fn require_object(json: &[u8]) -> Result<(), AppError> {
     match json.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => Ok(()),
         _ => Err(AppError::BadRequest {
-            code: "body_not_object",
+            code: code::BODY_NOT_OBJECT,
             detail: "The body must be a JSON object.".into(),
         }),
     }
@@ -85,7 +86,7 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => not_json(),
         JsonRejection::JsonSyntaxError(_) => AppError::BadRequest {
-            code: "malformed_json",
+            code: code::MALFORMED_JSON,
             detail: "The body is not valid JSON.".into(),
         },
         JsonRejection::JsonDataError(e) => {
@@ -93,9 +94,9 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
             // axum prefixes serde's message with its own sentence; keep only serde's part.
             let detail = text.split_once(": ").map(|(_, rest)| rest).unwrap_or(&text).to_owned();
             let code = if detail.contains("unknown field") {
-                "unknown_field"
+                code::UNKNOWN_FIELD
             } else {
-                "invalid_body"
+                code::INVALID_BODY
             };
             AppError::BadRequest { code, detail }
         }
@@ -105,7 +106,7 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
             }
         }
         _ => AppError::BadRequest {
-            code: "unreadable_body",
+            code: code::UNREADABLE_BODY,
             detail: "The body could not be read.".into(),
         },
     }
@@ -125,7 +126,7 @@ where
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(q) => Ok(AppQuery(q.0)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(AppError::BadRequest {
-                code: "invalid_query",
+                code: code::INVALID_QUERY,
                 detail: e
                     .body_text()
                     .split_once(": ")
@@ -133,7 +134,7 @@ where
                     .unwrap_or_default(),
             }),
             Err(_) => Err(AppError::BadRequest {
-                code: "invalid_query",
+                code: code::INVALID_QUERY,
                 detail: "Invalid query string.".into(),
             }),
         }
@@ -154,11 +155,11 @@ where
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(p) => Ok(AppPath(p.0)),
             Err(PathRejection::FailedToDeserializePathParams(_)) => Err(AppError::BadRequest {
-                code: "invalid_path",
+                code: code::INVALID_PATH,
                 detail: "A path parameter is malformed.".into(),
             }),
             Err(_) => Err(AppError::BadRequest {
-                code: "invalid_path",
+                code: code::INVALID_PATH,
                 detail: "Invalid path.".into(),
             }),
         }

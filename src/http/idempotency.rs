@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::error::code;
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 use crate::store::{self, idempotency::Claim};
@@ -55,7 +56,7 @@ pub fn key(headers: &HeaderMap) -> Result<Option<Key>> {
         .map(str::trim)
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
     key.map(|k| Some(Key(k.to_owned()))).ok_or(AppError::BadRequest {
-        code: "invalid_idempotency_key",
+        code: code::INVALID_IDEMPOTENCY_KEY,
         detail: "Idempotency-Key must be 1–255 visible ASCII characters.".into(),
     })
 }
@@ -102,7 +103,7 @@ pub async fn claim(
             }
             Claim::Mismatch => {
                 return Err(AppError::Unprocessable {
-                    code: "idempotency_key_reused",
+                    code: code::IDEMPOTENCY_KEY_REUSED,
                     detail: "This Idempotency-Key was used with a different request.".into(),
                 });
             }
@@ -111,7 +112,7 @@ pub async fn claim(
             }
             Claim::InProgress => {
                 return Err(AppError::Conflict {
-                    code: "idempotency_in_progress",
+                    code: code::IDEMPOTENCY_IN_PROGRESS,
                     detail: "A request with this Idempotency-Key is still running; retry shortly.",
                     field: None,
                 });

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::request_id;
+use crate::error::code;
 use crate::error::{InternalCause, ProblemMarker, problem_response};
 
 /// Middleware: assigns the request id and runs the request inside its scope and span; the steps on
@@ -77,17 +78,17 @@ fn problem_fallback(res: Response) -> Response {
         return res;
     }
     let (code, detail) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "No resource lives at this path."),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This path does not accept that method."),
+        StatusCode::NOT_FOUND => (code::NOT_FOUND, "No resource lives at this path."),
+        StatusCode::METHOD_NOT_ALLOWED => (code::METHOD_NOT_ALLOWED, "This path does not accept that method."),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
+            code::PAYLOAD_TOO_LARGE,
             "The request body is larger than this route accepts.",
         ),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long to complete."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "The content type is not accepted here."),
-        StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "The service is temporarily unavailable."),
-        s if s.is_server_error() => ("internal_error", "An unexpected error occurred."),
-        _ => ("bad_request", "The request could not be processed."),
+        StatusCode::REQUEST_TIMEOUT => (code::REQUEST_TIMEOUT, "The request took too long to complete."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (code::UNSUPPORTED_MEDIA_TYPE, "The content type is not accepted here."),
+        StatusCode::SERVICE_UNAVAILABLE => (code::SERVICE_UNAVAILABLE, "The service is temporarily unavailable."),
+        s if s.is_server_error() => (code::INTERNAL_ERROR, "An unexpected error occurred."),
+        _ => (code::BAD_REQUEST, "The request could not be processed."),
     };
     let (parts, _body) = res.into_parts();
     let mut fresh = problem_response(status, code, detail.to_owned(), None);
@@ -107,7 +108,7 @@ pub fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response
     tracing::error!("handler panicked");
     problem_response(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
+        code::INTERNAL_ERROR,
         "An unexpected error occurred.".into(),
         None,
     )

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::error::AppError;
+use crate::error::code;
 use crate::media::storage::local::is_safe_key;
 use crate::state::AppState;
 
@@ -17,7 +18,7 @@ pub fn router() -> Router<AppState> {
 }
 
 const NOT_FOUND: AppError = AppError::NotFound {
-    code: "media_not_found",
+    code: code::MEDIA_NOT_FOUND,
     detail: "No such file.",
 };
 

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use super::views::{PostView, etag, post_view};
 use crate::domain::Username;
 use crate::domain::caption::normalise_tag;
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::cursor;
 use crate::http::extract::{AppPath, AppQuery};
@@ -26,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const NOT_FOUND: AppError = AppError::NotFound {
-    code: "post_not_found",
+    code: code::POST_NOT_FOUND,
     detail: "No such post.",
 };
 
@@ -169,7 +170,7 @@ async fn list_user_posts(
     AppQuery(q): AppQuery<UserPostsQuery>,
 ) -> Result<Json<FeedPage>> {
     let name = Username::parse(&username).map_err(|_| AppError::NotFound {
-        code: "user_not_found",
+        code: code::USER_NOT_FOUND,
         detail: "No such user.",
     })?;
     let user = store::users::find_by_username(&state.db, name.as_str())
@@ -177,7 +178,7 @@ async fn list_user_posts(
         .filter(|u| u.is_active());
     if user.is_none() {
         return Err(AppError::NotFound {
-            code: "user_not_found",
+            code: code::USER_NOT_FOUND,
             detail: "No such user.",
         });
     }

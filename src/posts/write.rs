@@ -14,6 +14,7 @@ use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::policy::{Action, authorize};
 use crate::domain::Caption;
+use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::{AppJson, AppPath};
@@ -25,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const NOT_FOUND: AppError = AppError::NotFound {
-    code: "post_not_found",
+    code: code::POST_NOT_FOUND,
     detail: "No such post.",
 };
 

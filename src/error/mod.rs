@@ -3,6 +3,8 @@
 //! Handlers return `Result<T>`; whatever goes wrong leaves through [`AppError::into_response`] with a
 //! stable machine `code`. Internal causes are logged (once, by the request middleware) and never sent.
 
+pub mod code;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -10,7 +12,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth::limiter::LimitError;
 use crate::http::request_id;
+use crate::media::storage::StorageError;
 
 /// The crate-wide result type.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -54,7 +58,12 @@ pub enum AppError {
     Unavailable(&'static str),
     /// A service we depend on failed: 502 (refused), 503 (down) or 504 (too slow).
     #[error("upstream failure: {code}")]
-    Upstream { status: u16, code: &'static str },
+    /// A service Rampart depends on failed; `upstream` names it in the answer and the log.
+    Upstream {
+        upstream: &'static str,
+        status: u16,
+        code: &'static str,
+    },
     #[error("precondition failed")]
     PreconditionFailed,
     #[error(transparent)]
@@ -67,7 +76,7 @@ impl AppError {
         let mut errors = FieldErrors::new();
         errors.insert(field.to_owned(), vec![message.into()]);
         AppError::Validation {
-            code: "validation_failed",
+            code: code::VALIDATION_FAILED,
             detail: "The request did not pass validation.".into(),
             errors,
         }
@@ -76,7 +85,7 @@ impl AppError {
     /// Validation errors collected across several fields.
     pub fn invalid_fields(errors: FieldErrors) -> Self {
         AppError::Validation {
-            code: "validation_failed",
+            code: code::VALIDATION_FAILED,
             detail: "The request did not pass validation.".into(),
             errors,
         }
@@ -111,19 +120,24 @@ impl AppError {
             | AppError::Forbidden { code, detail }
             | AppError::NotFound { code, detail }
             | AppError::Conflict { code, detail, .. } => (code, (*detail).to_owned()),
-            AppError::PayloadTooLarge { detail } => ("payload_too_large", detail.clone()),
+            AppError::PayloadTooLarge { detail } => (code::PAYLOAD_TOO_LARGE, detail.clone()),
             AppError::UnsupportedMediaType { code, detail } => (code, detail.clone()),
-            AppError::RateLimited { .. } => ("rate_limited", "Too many requests; retry after the given delay.".into()),
-            AppError::Unavailable(what) => ("service_unavailable", format!("{what} is unavailable; retry shortly.")),
-            AppError::Upstream { code, .. } => (
-                code,
-                "The storage service failed; nothing was saved. Retry later.".into(),
+            AppError::RateLimited { .. } => (
+                code::RATE_LIMITED,
+                "Too many requests; retry after the given delay.".into(),
             ),
+            AppError::Unavailable(what) => (
+                code::SERVICE_UNAVAILABLE,
+                format!("{what} is unavailable; retry shortly."),
+            ),
+            AppError::Upstream { upstream, code, .. } => {
+                (code, format!("{upstream} failed; nothing was saved. Retry later."))
+            }
             AppError::PreconditionFailed => (
-                "precondition_failed",
+                code::PRECONDITION_FAILED,
                 "The resource has changed since you read it (If-Match).".into(),
             ),
-            AppError::Internal(_) => ("internal_error", "An unexpected error occurred.".into()),
+            AppError::Internal(_) => (code::INTERNAL_ERROR, "An unexpected error occurred.".into()),
         }
     }
 }
@@ -183,7 +197,7 @@ impl IntoResponse for AppError {
         let mut res = problem_response(status, code, detail, errors);
         match &self {
             AppError::Unauthorized { code, .. } => {
-                let value = if *code == "invalid_token" {
+                let value = if *code == code::INVALID_TOKEN {
                     "Bearer error=\"invalid_token\""
                 } else {
                     "Bearer"
@@ -226,6 +240,43 @@ impl From<crate::store::Error> for AppError {
                 AppError::Internal(anyhow::anyhow!("undecodable value in column {column}: {detail}"))
             }
             other => AppError::Internal(anyhow::Error::new(other).context("database query")),
+        }
+    }
+}
+
+/// The storage driver, as named in answers.
+const STORAGE: &str = "The storage service";
+
+/// Storage failures as HTTP errors: down → 503, too slow → 504, refused → 502.
+impl From<StorageError> for AppError {
+    fn from(e: StorageError) -> Self {
+        tracing::warn!(error = %e, upstream = STORAGE, "storage operation failed");
+        match e {
+            StorageError::TimedOut => AppError::Upstream {
+                upstream: STORAGE,
+                status: 504,
+                code: code::STORAGE_TIMEOUT,
+            },
+            StorageError::Unreachable(_) => AppError::Upstream {
+                upstream: STORAGE,
+                status: 503,
+                code: code::STORAGE_UNAVAILABLE,
+            },
+            StorageError::Rejected(_) | StorageError::Io(_) => AppError::Upstream {
+                upstream: STORAGE,
+                status: 502,
+                code: code::STORAGE_ERROR,
+            },
+        }
+    }
+}
+
+/// Over a rate limit → 429 with `Retry-After`; the shared limiter unreachable → 503 (fail closed).
+impl From<LimitError> for AppError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Limited(retry_after) => AppError::RateLimited { retry_after },
+            LimitError::Unavailable => AppError::Unavailable("The rate limiter"),
         }
     }
 }
