@@ -3,6 +3,7 @@
 //! Tokens are read from the `Authorization` header only, never from the URL or a cookie.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -34,14 +35,14 @@ const INVALID: AppError = AppError::Unauthorized {
 };
 
 fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else {
-        return Ok(None);
-    };
+    parts.headers.get(AUTHORIZATION).map(bearer_token).transpose()
+}
+
+/// The token of an `Authorization: Bearer <token>` value, trimmed; any other value is a 401.
+pub(crate) fn bearer_token(value: &HeaderValue) -> Result<&str, AppError> {
     let value = value.to_str().map_err(|_| INVALID)?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim()))
-        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
         _ => Err(INVALID),
     }
 }
@@ -97,5 +98,46 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
         AuthUser::from_request_parts(parts, state)
             .await
             .map(|u| MaybeAuthUser(Some(u)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(value: &str) -> Option<String> {
+        bearer_token(&HeaderValue::from_str(value).unwrap())
+            .ok()
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn only_a_bearer_value_with_a_token_yields_it() {
+        let cases = [
+            ("Bearer a.b.c", Some("a.b.c"), "the usual spelling"),
+            ("bEaReR   a.b.c  ", Some("a.b.c"), "any case, surrounding space trimmed"),
+            ("Bearer ", None, "no token"),
+            ("Bearer", None, "no space"),
+            ("Basic dXNlcjpwYXNz", None, "another scheme"),
+            ("a.b.c", None, "no scheme"),
+        ];
+        for (value, expected, why) in cases {
+            assert_eq!(token(value).as_deref(), expected, "{why}: {value:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_token_is_taken_only_from_a_bearer_value_and_is_trimmed_and_non_empty(
+            value in "(?i:bearer)?[ \t]{0,2}[ -~\t]{0,40}"
+        ) {
+            if let Ok(header) = HeaderValue::from_str(&value)
+                && let Ok(token) = bearer_token(&header)
+            {
+                proptest::prop_assert!(value.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("bearer ")));
+                proptest::prop_assert!(!token.is_empty() && token.trim() == token);
+                proptest::prop_assert!(value.trim_end().ends_with(token));
+            }
+        }
     }
 }

@@ -159,7 +159,7 @@ impl Keys {
     /// Verifies signature, algorithm, type, key id, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Option<Arc<Claims>> {
         // A cheap shape check first: refresh tokens and junk never reach the parser.
-        if token.len() > 4096 || token.bytes().filter(|b| *b == b'.').count() != 2 {
+        if !has_jwt_shape(token) {
             return None;
         }
         let now = jsonwebtoken::get_current_timestamp();
@@ -188,6 +188,19 @@ impl Keys {
             }]
         })
     }
+}
+
+/// Longest access token looked at; ours are about 450 bytes.
+const MAX_TOKEN_BYTES: usize = 4096;
+
+/// Whether `token` has the shape of a signed compact JWT: at most [`MAX_TOKEN_BYTES`], three
+/// non-empty segments of base64url without padding. An empty signature (`alg: none`) never passes.
+pub fn has_jwt_shape(token: &str) -> bool {
+    let segment = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let mut segments = token.split('.');
+    token.len() <= MAX_TOKEN_BYTES
+        && segments.by_ref().take(3).filter(|s| segment(s)).count() == 3
+        && segments.next().is_none()
 }
 
 /// Where a development key is kept.
@@ -321,6 +334,73 @@ mod tests {
         let map = cache.map.lock().unwrap();
         assert!(!map.contains_key("old") && map.contains_key("new") && map.contains_key("live-1"));
     }
+
+    #[test]
+    fn only_three_base64url_segments_have_the_shape_of_a_jwt() {
+        let cases = [
+            ("a.b.c", true, "three segments"),
+            ("eyJ-_0.eyJ9.sig_-", true, "the whole base64url alphabet"),
+            ("a.b", false, "two segments"),
+            ("a.b.c.d", false, "four segments"),
+            ("a..c", false, "an empty payload"),
+            ("a.b.", false, "an empty signature, as `alg: none` has"),
+            ("a.b.c=", false, "padding"),
+            ("a.b+/.c", false, "standard base64"),
+            (" a.b.c", false, "a space"),
+            ("a.b.c\n", false, "a newline"),
+            ("rt_opaque_refresh_token", false, "a refresh token"),
+        ];
+        for (token, expected, why) in cases {
+            assert_eq!(has_jwt_shape(token), expected, "{why}: {token:?}");
+        }
+        assert!(has_jwt_shape(&format!("a.b.{}", "c".repeat(MAX_TOKEN_BYTES - 4))));
+        assert!(
+            !has_jwt_shape(&format!("a.b.{}", "c".repeat(MAX_TOKEN_BYTES - 3))),
+            "over the length"
+        );
+    }
+
+    fn base64url(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_three_encoded_segments_have_the_shape_and_any_other_byte_breaks_it(
+            parts in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 1..200), 3),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            intruder in "[^A-Za-z0-9_.-]",
+        ) {
+            let token = parts.iter().map(|p| base64url(p)).collect::<Vec<_>>().join(".");
+            proptest::prop_assert!(has_jwt_shape(&token), "{token}");
+            let mut broken = token.clone();
+            let at = at.index(token.len() + 1);
+            broken.insert_str(at, &intruder);
+            proptest::prop_assert!(!has_jwt_shape(&broken), "{broken:?}");
+        }
+
+        #[test]
+        fn a_string_with_the_shape_is_three_base64url_segments(s in "[A-Za-z0-9_.=+/ -]{0,40}|\\PC{0,40}") {
+            if has_jwt_shape(&s) {
+                let segments: Vec<&str> = s.split('.').collect();
+                proptest::prop_assert_eq!(segments.len(), 3);
+                for segment in segments {
+                    proptest::prop_assert!(!segment.is_empty());
+                    proptest::prop_assert!(segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                }
+            }
+        }
+
+        #[test]
+        fn every_issued_token_has_the_shape(user in "\\PC{0,40}", session in "\\PC{0,40}") {
+            let token = KEYS.issue(&user, &session, Role::User).unwrap();
+            proptest::prop_assert!(has_jwt_shape(&token), "{token}");
+            proptest::prop_assert_eq!(&KEYS.verify(&token).unwrap().sub, &user);
+        }
+    }
+
+    /// One key for the property tests: loading one per case would write a key file per case.
+    static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(keys);
 
     #[cfg(unix)]
     #[test]
