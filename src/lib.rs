@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod http;
 pub mod mail;
 pub mod media;

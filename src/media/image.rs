@@ -976,6 +976,77 @@ mod tests {
         assert_eq!(sniff(b"GIF88a"), Err(ImageError::UnsupportedType));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn arbitrary_bytes_behind_any_magic_are_refused_cleanly_or_accepted_within_the_limits(
+            magic in proptest::sample::select(vec![
+                &b""[..], b"\xFF\xD8\xFF", b"\x89PNG\r\n\x1A\n", b"GIF89a", b"RIFF\0\0\0\0WEBP",
+            ]),
+            rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let mut bytes = magic.to_vec();
+            bytes.extend_from_slice(&rest);
+            // The shared fuzz entry point asserts the limits on anything accepted.
+            crate::fuzzing::image(&bytes);
+            proptest::prop_assert_eq!(sniff(&bytes).is_ok(), !magic.is_empty() || sniff(&rest).is_ok());
+        }
+
+        #[test]
+        fn header_dimensions_pass_only_within_every_limit(
+            width in 0u32..20_000, height in 0u32..20_000, pixels in 0u64..50_000_000,
+        ) {
+            let limits = Limits { max_pixels: pixels, ..Limits::default() };
+            let within = width > 0 && height > 0 && width <= limits.max_width && height <= limits.max_height
+                && u64::from(width) * u64::from(height) <= pixels;
+            match check_dimensions(width, height, &limits) {
+                Ok(()) => proptest::prop_assert!(within),
+                Err(ImageError::Malformed) => proptest::prop_assert!(width == 0 || height == 0),
+                Err(e) => proptest::prop_assert_eq!(e, ImageError::TooLarge { width, height }),
+            }
+            proptest::prop_assert_eq!(check_dimensions(width, height, &limits).is_ok(), within);
+        }
+
+        #[test]
+        fn a_jpeg_end_found_is_an_end_marker_inside_the_bytes(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![proptest::prelude::any::<u8>(), proptest::strategy::Just(0xFFu8), proptest::strategy::Just(0xD9u8)],
+                0..256,
+            ),
+        ) {
+            if let Some(end) = jpeg_end(&bytes) {
+                proptest::prop_assert!(end <= bytes.len());
+                proptest::prop_assert_eq!(&bytes[end - 2..end], &[0xFF, 0xD9]);
+            }
+        }
+
+        #[test]
+        fn markup_anywhere_in_the_bytes_makes_them_a_polyglot(
+            before in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            markup in proptest::sample::select(vec!["<script>", "<SVG ", "<!DOCTYPE", "<?php", "JavaScript:", "<iframe/"]),
+            after in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let mut bytes = before;
+            bytes.extend_from_slice(markup.as_bytes());
+            bytes.extend_from_slice(&after);
+            proptest::prop_assert!(is_polyglot(&bytes));
+        }
+    }
+
+    #[test]
+    fn a_whole_valid_image_behind_each_magic_passes_the_fuzz_invariants() {
+        // The fuzz entry point's accepting branch, which random bytes alone rarely reach.
+        for bytes in [
+            jpeg_with_exif(40, 20, 6),
+            png(&DynamicImage::ImageRgb8(gradient(300, 20))),
+            webp(8, 8),
+        ] {
+            crate::fuzzing::image(&bytes);
+        }
+        assert!(process(jpeg(40, 20), &crate::fuzzing::IMAGE_LIMITS).is_ok());
+    }
+
     #[test]
     fn random_mutations_and_truncations_never_panic() {
         // Small limits keep a mutated header from sending the test into a large, slow allocation.

@@ -16,7 +16,7 @@ pub struct Upload {
 }
 
 /// The longest caption part read, in bytes; the caption rules (2200 characters) apply afterwards.
-const CAPTION_BYTES: usize = 16 * 1024;
+pub(crate) const CAPTION_BYTES: usize = 16 * 1024;
 
 fn broken(e: MultipartError) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -147,4 +147,138 @@ pub async fn read(
         image: image.freeze(),
         caption: caption.unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing::{BOUNDARY, read_multipart};
+
+    const LIMIT: usize = 512;
+
+    /// A `multipart/form-data` body with one part per `(name, content)`.
+    fn body(parts: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (name, content) in parts {
+            body.extend_from_slice(
+                format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+            );
+            if *name == "image" {
+                body.extend_from_slice(b"; filename=\"x.jpg\"\r\nContent-Type: image/jpeg");
+            }
+            body.extend_from_slice(b"\r\n\r\n");
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        body
+    }
+
+    fn code(result: Result<Upload, AppError>) -> &'static str {
+        match result {
+            Ok(_) => "ok",
+            Err(AppError::BadRequest { code, .. }) | Err(AppError::Validation { code, .. }) => code,
+            Err(AppError::PayloadTooLarge { .. }) => "too_large",
+            Err(other) => panic!("not a client error: {other:?}"),
+        }
+    }
+
+    /// Contents that never hold the boundary, so a part ends where the generator meant it to.
+    fn content(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..max).prop_filter("no boundary inside", |c| {
+            !c.windows(BOUNDARY.len()).any(|w| w == BOUNDARY.as_bytes())
+        })
+    }
+
+    #[test]
+    fn an_image_one_byte_over_the_limit_is_too_large_in_any_chunking() {
+        for chunk in [1, 7, 4096] {
+            let at_limit = body(&[("image", vec![7; LIMIT])]);
+            assert_eq!(
+                read_multipart(&at_limit, chunk, LIMIT, None).unwrap().image.len(),
+                LIMIT
+            );
+            let over = body(&[("image", vec![7; LIMIT + 1])]);
+            assert_eq!(
+                code(read_multipart(&over, chunk, LIMIT, None)),
+                "too_large",
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn arbitrary_bodies_are_refused_with_a_client_error(
+            bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            chunk in 1usize..64,
+        ) {
+            let mut with_start = format!("--{BOUNDARY}\r\n").into_bytes();
+            with_start.extend_from_slice(&bytes);
+            for body in [&bytes, &with_start] {
+                // `code` panics on anything that is not a client error.
+                let _ = code(read_multipart(body, chunk, LIMIT, Some(usize::MAX)));
+            }
+        }
+
+        #[test]
+        fn well_formed_bodies_yield_exactly_the_parts_sent(
+            parts in proptest::collection::vec(
+                (prop_oneof![Just("image"), Just("caption"), Just("other")], content(LIMIT + 40)),
+                0..4,
+            ),
+            chunk in 1usize..128,
+        ) {
+            let parts: Vec<(&str, Vec<u8>)> = parts.iter().map(|(n, c)| (*n, c.clone())).collect();
+            let result = read_multipart(&body(&parts), chunk, LIMIT, None);
+            // The reader stops at the first offending part, so the earliest one decides.
+            let (mut image, mut caption) = (false, false);
+            let mut problem = None;
+            for (name, content) in &parts {
+                problem = match *name {
+                    "image" if image => Some("multiple_images"),
+                    "image" if content.len() > LIMIT => Some("too_large"),
+                    "caption" if caption => Some("multiple_captions"),
+                    "caption" if std::str::from_utf8(content).is_err() => Some("validation_failed"),
+                    "other" => Some("unexpected_field"),
+                    _ => None,
+                };
+                if problem.is_some() {
+                    break;
+                }
+                image |= *name == "image";
+                caption |= *name == "caption";
+            }
+            let expected = problem.unwrap_or(if image { "ok" } else { "validation_failed" });
+            match (expected, result) {
+                ("ok", Ok(upload)) => {
+                    let image = &parts.iter().find(|(n, _)| *n == "image").unwrap().1;
+                    prop_assert_eq!(&upload.image[..], &image[..]);
+                    let caption = parts.iter().find(|(n, _)| *n == "caption").map(|(_, c)| c.clone()).unwrap_or_default();
+                    prop_assert_eq!(upload.caption.as_bytes(), &caption[..]);
+                }
+                (expected, result) => prop_assert_eq!(code(result), expected),
+            }
+        }
+
+        #[test]
+        fn the_buffer_never_grows_past_the_limit(
+            chunks in proptest::collection::vec(1usize..300, 0..20),
+            limit in 1usize..2048,
+            start in 0usize..2048,
+        ) {
+            let mut buf = BytesMut::with_capacity(start.min(limit));
+            for chunk in chunks {
+                if buf.len() + chunk > limit {
+                    break;
+                }
+                append(&mut buf, &vec![1; chunk], limit);
+                prop_assert!(buf.capacity() <= limit, "{} of {limit}", buf.capacity());
+            }
+        }
+    }
 }

@@ -1,0 +1,5 @@
+//! `cargo fuzz run caption`: the invariants live in `rampart::fuzzing::caption`, which the unit tests also
+//! replay the committed corpus through.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rampart::fuzzing::caption(data));

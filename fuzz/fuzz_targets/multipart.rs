@@ -1,0 +1,5 @@
+//! `cargo fuzz run multipart`: the invariants live in `rampart::fuzzing::multipart`, which the unit tests also
+//! replay the committed corpus through.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rampart::fuzzing::multipart(data));
