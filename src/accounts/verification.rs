@@ -96,12 +96,7 @@ async fn resend_verification(
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
     Limit::RecoveryIp(&meta.ip).hit(&state).await?;
     Limit::VerificationResend(user.user_id).hit(&state).await?;
-    let row = store::users::find_by_id(&state.db, user.user_id)
-        .await?
-        .ok_or(AppError::Unauthorized {
-            code: code::INVALID_TOKEN,
-            detail: "The account no longer exists.",
-        })?;
+    let row = crate::auth::sessions::account_of(&state, &user).await?;
     if row.email_verified_at.is_some() {
         return Err(AppError::Conflict {
             code: code::ALREADY_VERIFIED,

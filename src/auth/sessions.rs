@@ -144,12 +144,7 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
 pub async fn confirm_password(state: &AppState, user: &AuthUser, attempt: &str) -> Result<UserRow> {
     let budget = Limit::PasswordRecheck(user.user_id);
     budget.hit(state).await?;
-    let row = store::users::find_by_id(&state.db, user.user_id)
-        .await?
-        .ok_or(AppError::Unauthorized {
-            code: code::INVALID_TOKEN,
-            detail: "The account no longer exists.",
-        })?;
+    let row = account_of(state, user).await?;
     let attempt = crate::domain::password::normalise_attempt(attempt);
     if !state.hasher.verify(&attempt, Some(&row.password_hash)).await? {
         return Err(AppError::Forbidden {
@@ -159,4 +154,14 @@ pub async fn confirm_password(state: &AppState, user: &AuthUser, attempt: &str) 
     }
     budget.refund(state).await;
     Ok(row)
+}
+
+/// The caller's account. One deleted since its token was issued answers like an ended session.
+pub async fn account_of(state: &AppState, user: &AuthUser) -> Result<UserRow> {
+    store::users::find_by_id(&state.db, user.user_id)
+        .await?
+        .ok_or(AppError::Unauthorized {
+            code: code::INVALID_TOKEN,
+            detail: "The account no longer exists.",
+        })
 }
