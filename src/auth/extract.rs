@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::domain::{Role, now};
 use crate::error::AppError;
+use crate::error::code;
 use crate::state::AppState;
 use crate::store;
 
@@ -30,7 +31,7 @@ pub struct AuthUser {
 pub struct MaybeAuthUser(pub Option<AuthUser>);
 
 const INVALID: AppError = AppError::Unauthorized {
-    code: "invalid_token",
+    code: code::INVALID_TOKEN,
     detail: "The access token is invalid or expired.",
 };
 
@@ -58,7 +59,7 @@ async fn authenticate(token: &str, state: &AppState) -> Result<AuthUser, AppErro
     }
     if !row.is_live(now()) {
         return Err(AppError::Unauthorized {
-            code: "session_ended",
+            code: code::SESSION_ENDED,
             detail: "This session has ended; sign in again.",
         });
     }
@@ -79,7 +80,7 @@ impl FromRequestParts<AppState> for AuthUser {
             return Ok(user.clone());
         }
         let token = bearer(parts)?.ok_or(AppError::Unauthorized {
-            code: "missing_token",
+            code: code::MISSING_TOKEN,
             detail: "This endpoint needs a bearer token.",
         })?;
         let user = authenticate(token, state).await?;

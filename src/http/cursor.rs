@@ -4,6 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::AppError;
+use crate::error::code;
 
 /// Encodes a keyset position.
 pub fn encode(id: uuid::Uuid) -> String {
@@ -17,7 +18,7 @@ pub fn decode(cursor: &str) -> Result<uuid::Uuid, AppError> {
         .ok()
         .and_then(|b| uuid::Uuid::try_parse_ascii(&b).ok())
         .ok_or(AppError::BadRequest {
-            code: "invalid_cursor",
+            code: code::INVALID_CURSOR,
             detail: "The cursor is not valid.".into(),
         })
 }
@@ -39,7 +40,7 @@ mod tests {
         matches!(
             result,
             Err(AppError::BadRequest {
-                code: "invalid_cursor",
+                code: code::INVALID_CURSOR,
                 ..
             })
         )

@@ -20,6 +20,7 @@
 use std::fmt::Write as _;
 use std::io::Cursor;
 
+use crate::error::code;
 use image::codecs::gif::GifDecoder;
 use image::codecs::jpeg::{JpegDecoder, JpegEncoder};
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngDecoder, PngEncoder};
@@ -113,11 +114,11 @@ impl ImageError {
     /// Stable machine code for the problem response.
     pub fn code(&self) -> &'static str {
         match self {
-            ImageError::Empty => "empty_file",
-            ImageError::UnsupportedType => "unsupported_image_type",
-            ImageError::Polyglot => "polyglot_rejected",
-            ImageError::TooLarge { .. } => "image_too_large",
-            ImageError::Malformed => "malformed_image",
+            ImageError::Empty => code::EMPTY_FILE,
+            ImageError::UnsupportedType => code::UNSUPPORTED_IMAGE_TYPE,
+            ImageError::Polyglot => code::POLYGLOT_REJECTED,
+            ImageError::TooLarge { .. } => code::IMAGE_TOO_LARGE,
+            ImageError::Malformed => code::MALFORMED_IMAGE,
         }
     }
 

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::AppError;
+use crate::error::code;
 
 /// The parts of an upload request.
 pub struct Upload {
@@ -25,7 +26,7 @@ fn broken(e: MultipartError) -> AppError {
         }
     } else {
         AppError::BadRequest {
-            code: "malformed_multipart",
+            code: code::MALFORMED_MULTIPART,
             detail: "The multipart body could not be parsed.".into(),
         }
     }
@@ -94,7 +95,7 @@ pub async fn read(
     expected: Option<usize>,
 ) -> Result<Upload, AppError> {
     let mut multipart = multipart.map_err(|_| AppError::UnsupportedMediaType {
-        code: "unsupported_media_type",
+        code: code::UNSUPPORTED_MEDIA_TYPE,
         detail: "Expected a `multipart/form-data` body with an `image` part.".into(),
     })?;
     let mut image: Option<BytesMut> = None;
@@ -104,7 +105,7 @@ pub async fn read(
             Some("image") => {
                 if image.is_some() {
                     return Err(AppError::BadRequest {
-                        code: "multiple_images",
+                        code: code::MULTIPLE_IMAGES,
                         detail: "Send exactly one `image` part.".into(),
                     });
                 }
@@ -120,7 +121,7 @@ pub async fn read(
             Some("caption") => {
                 if caption.is_some() {
                     return Err(AppError::BadRequest {
-                        code: "multiple_captions",
+                        code: code::MULTIPLE_CAPTIONS,
                         detail: "Send at most one `caption` part.".into(),
                     });
                 }
@@ -136,7 +137,7 @@ pub async fn read(
             }
             _ => {
                 return Err(AppError::BadRequest {
-                    code: "unexpected_field",
+                    code: code::UNEXPECTED_FIELD,
                     detail: "Only `image` and `caption` parts are accepted.".into(),
                 });
             }
