@@ -60,6 +60,7 @@ pub(super) const INVALID_CREDENTIALS: AppError = AppError::Unauthorized {
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Validation failed"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
+#[tracing::instrument(skip_all)]
 async fn register(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -131,6 +132,7 @@ struct LoginRequest {
         (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_credentials`, the same for unknown, wrong and disabled"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
+#[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -201,6 +203,7 @@ pub(super) fn token_answer(jar: CookieJar, issued: Issued, cookie_mode: bool) ->
 /// End this session. Its access token stops working on the next request.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar, user: AuthUser) -> Result<Response> {
     store::sessions::revoke_owned(&state.db, user.user_id, user.session_id, "logout").await?;
     let event = Event::SignedOut {
@@ -214,6 +217,7 @@ async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar
 /// End every session of the caller, this one included.
 #[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 async fn logout_all(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -231,6 +235,7 @@ async fn logout_all(
 
 /// The public keys that verify access tokens.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "A JWK set")))]
+#[tracing::instrument(skip_all)]
 async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = Json(state.keys.jwks()).into_response();
     res.headers_mut()

@@ -54,6 +54,7 @@ struct ChangeEmailRequest {
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`email_taken`"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 async fn request_email_change(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -117,6 +118,7 @@ struct ConfirmRequest {
         (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_token`"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`email_taken`"),
     ))]
+#[tracing::instrument(skip_all)]
 async fn confirm_email_change(
     State(state): State<AppState>,
     meta: RequestMeta,

@@ -59,6 +59,7 @@ struct UploadForm {
         (status = 503, body = Problem, content_type = "application/problem+json"),
         (status = 504, body = Problem, content_type = "application/problem+json"),
     ))]
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 async fn create_post(
     State(state): State<AppState>,
     user: AuthUser,
