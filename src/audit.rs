@@ -162,7 +162,7 @@ pub async fn record(state: &AppState, meta: &RequestMeta, event: Event) {
         user_agent: meta.user_agent.as_deref(),
         details: event.details(),
     };
-    if let Err(err) = store::audit::insert(&state.db, row).await {
+    if let Err(err) = store::audit::insert(state.db(), row).await {
         tracing::error!(error = %err, kind, "could not record audit event");
     }
 }

@@ -283,7 +283,7 @@ async fn create_admin(settings: Settings, email: &str, username: &str, from_stdi
     };
     let password = Password::parse(&raw, Some(username.as_str())).map_err(|e| anyhow::anyhow!("password {e}"))?;
     let state = build_state(settings).await?;
-    let hash = state.hasher.hash(password.expose()).await?;
+    let hash = state.hasher().hash(password.expose()).await?;
     let new = store::users::NewUser {
         username: username.as_str(),
         email: email.as_str(),
@@ -291,10 +291,10 @@ async fn create_admin(settings: Settings, email: &str, username: &str, from_stdi
         display_name: None,
         role: Role::Admin,
     };
-    match store::users::insert(&state.db, new).await {
+    match store::users::insert(state.db(), new).await {
         Ok(user) => {
             // The operator typed the address; there is nobody to send a verification link to yet.
-            store::users::mark_email_verified(&state.db, user.id, &user.email).await?;
+            store::users::mark_email_verified(state.db(), user.id, &user.email).await?;
             println!("created admin {} ({})", user.username, user.id);
             Ok(())
         }

@@ -30,11 +30,11 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// The whole HTTP surface with its layers; usable without a socket.
 pub fn router(state: AppState) -> Router {
-    let http = &state.settings.http;
+    let http = &state.settings().http;
     let (api, openapi) = crate::openapi::finish(api(&state));
     let layers = ServiceBuilder::new()
         .layer(middleware::from_fn(mw::edge))
-        .layer(cors(&state.settings))
+        .layer(cors(state.settings()))
         .layer(CatchPanicLayer::custom(mw::panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(crate::openapi::docs_router(openapi))
         .merge(crate::web::router())
-        .merge(if state.media.name() == "local" {
+        .merge(if state.media().name() == "local" {
             crate::media::serve::router()
         } else {
             Router::new()
@@ -93,10 +93,10 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Readiness: the database (and Redis, when configured) answers, within a second.
 async fn readyz(State(state): State<AppState>) -> Response {
     let second = Duration::from_secs(1);
-    if !tokio::time::timeout(second, state.db.ping()).await.unwrap_or(false) {
+    if !tokio::time::timeout(second, state.db().ping()).await.unwrap_or(false) {
         return AppError::Unavailable("The database").into_response();
     }
-    if !tokio::time::timeout(second, state.limiter.ready())
+    if !tokio::time::timeout(second, state.limiter().ready())
         .await
         .unwrap_or(false)
     {

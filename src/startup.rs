@@ -27,9 +27,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let transport = Arc::new(Transport::from_settings(&settings)?);
         let state = build_state(settings).await?;
-        let listener = TcpListener::bind(state.settings.bind)
+        let listener = TcpListener::bind(state.settings().bind)
             .await
-            .with_context(|| format!("binding {}", state.settings.bind))?;
+            .with_context(|| format!("binding {}", state.settings().bind))?;
         Ok(Application {
             listener,
             state,
@@ -50,7 +50,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then drains requests in flight. The mail sender runs alongside
     /// and stops after the drain; mail still queued then stays in the outbox for the next start.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let s = &self.state.settings.http;
+        let s = &self.state.settings().http;
         let options = server::ServeOptions {
             header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
@@ -64,7 +64,7 @@ impl Application {
         housekeeping.abort();
         sender.stop().await;
         served?;
-        self.state.db.close().await;
+        self.state.db().close().await;
         Ok(())
     }
 }

@@ -12,17 +12,57 @@ use crate::store::Db;
 /// Cheap to clone: everything is behind `Arc` or is a pool handle.
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub hasher: Arc<Hasher>,
-    pub keys: Arc<Keys>,
-    pub limiter: Arc<dyn Limiter>,
+    // Built by `startup::build_state`; read through the methods below.
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) db: Db,
+    pub(crate) hasher: Arc<Hasher>,
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) limiter: Arc<dyn Limiter>,
     /// Where images are stored.
-    pub media: Arc<dyn MediaStore>,
+    pub(crate) media: Arc<dyn MediaStore>,
     /// Queues outbound mail.
-    pub mailer: crate::mail::Mailer,
+    pub(crate) mailer: crate::mail::Mailer,
     /// Bounds concurrent image decoding.
-    pub image_permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) image_permits: Arc<tokio::sync::Semaphore>,
     /// Bounds the upload bodies held in memory.
-    pub upload_budget: Arc<crate::posts::upload::Budget>,
+    pub(crate) upload_budget: Arc<crate::posts::upload::Budget>,
+}
+
+/// Read access to the state's parts (the fields are the crate's to build, not anyone's to replace).
+impl AppState {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn limiter(&self) -> &Arc<dyn Limiter> {
+        &self.limiter
+    }
+
+    pub fn media(&self) -> &Arc<dyn MediaStore> {
+        &self.media
+    }
+
+    pub fn mailer(&self) -> &crate::mail::Mailer {
+        &self.mailer
+    }
+
+    pub fn image_permits(&self) -> &tokio::sync::Semaphore {
+        &self.image_permits
+    }
+
+    pub fn upload_budget(&self) -> &Arc<crate::posts::upload::Budget> {
+        &self.upload_budget
+    }
 }

@@ -57,13 +57,13 @@ struct Export {
     responses((status = 200, body = Export), (status = 401, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result<Json<Export>> {
-    let row = store::users::find_by_id(&state.db, user.user_id)
+    let row = store::users::find_by_id(state.db(), user.user_id)
         .await?
         .ok_or(AppError::NotFound {
             code: code::USER_NOT_FOUND,
             detail: "No such user.",
         })?;
-    let sessions = store::sessions::list_live(&state.db, user.user_id)
+    let sessions = store::sessions::list_live(state.db(), user.user_id)
         .await?
         .into_iter()
         .map(|s| ExportedSession {
@@ -75,8 +75,8 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
         })
         .collect();
     let mut posts = Vec::new();
-    for post in store::posts::by_author(&state.db, user.user_id).await? {
-        posts.push(post_view(state.media.as_ref(), &post).await?);
+    for post in store::posts::by_author(state.db(), user.user_id).await? {
+        posts.push(post_view(state.media().as_ref(), &post).await?);
     }
     let filter = store::audit::ListFilter {
         kind: None,
@@ -84,7 +84,7 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
         before_id: None,
         limit: 10_000,
     };
-    let events = store::audit::list(&state.db, filter)
+    let events = store::audit::list(state.db(), filter)
         .await?
         .into_iter()
         .map(|e| ExportedEvent {
@@ -126,7 +126,7 @@ async fn delete_account(
     crate::auth::sessions::confirm_password(&state, &user, &req.password).await?;
     // The last-admin rule, the deletion and the mail cleanup in one transaction: two admins deleting
     // themselves at once cannot both pass the rule.
-    let mut tx = store::users::begin_admin_change(&state.db).await?;
+    let mut tx = store::users::begin_admin_change(state.db()).await?;
     let current = store::users::find_by_id(&mut tx, user.user_id)
         .await?
         .ok_or(AppError::NotFound {
@@ -148,7 +148,7 @@ async fn delete_account(
     for record in images {
         match record.image {
             Ok(image) => {
-                if let Err(e) = state.media.remove(&image).await {
+                if let Err(e) = state.media().remove(&image).await {
                     tracing::error!(error = %e, post_id = %record.id, "media of a deleted account remains; reconcile will remove it");
                 }
             }

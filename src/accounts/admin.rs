@@ -63,7 +63,7 @@ async fn list_users(
         after_id: after,
         limit: limit + 1,
     };
-    let mut rows = store::users::list(&state.db, filter).await?;
+    let mut rows = store::users::list(state.db(), filter).await?;
     let next_cursor = (rows.len() as i64 > limit).then(|| {
         rows.truncate(limit as usize);
         rows.last().map(|r| encode_cursor(r.id))
@@ -111,7 +111,7 @@ async fn update_user(
     // A malformed id names no user.
     let id = uuid::Uuid::try_parse(&id).ok();
     let change = match id {
-        Some(id) => store::users::admin_update(&state.db, id, req.role, req.disabled).await?,
+        Some(id) => store::users::admin_update(state.db(), id, req.role, req.disabled).await?,
         None => AdminChange::NotFound,
     };
     let (before, row) = match change {
@@ -131,7 +131,7 @@ async fn update_user(
         }
     };
     if row.disabled_at.is_some() {
-        store::sessions::revoke_all(&state.db, row.id, None, "disabled").await?;
+        store::sessions::revoke_all(state.db(), row.id, None, "disabled").await?;
     }
     if before.role != row.role {
         let event = Event::RoleChanged {
@@ -211,7 +211,7 @@ async fn list_audit(
         before_id: before,
         limit: limit + 1,
     };
-    let mut rows = store::audit::list(&state.db, filter).await?;
+    let mut rows = store::audit::list(state.db(), filter).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {

@@ -87,7 +87,7 @@ async fn register(
     }
     Limit::RegisterEmail(email.as_str()).hit(&state).await?;
 
-    let hash = state.hasher.hash(password.expose()).await?;
+    let hash = state.hasher().hash(password.expose()).await?;
     let new = store::users::NewUser {
         username: username.as_str(),
         email: email.as_str(),
@@ -95,7 +95,7 @@ async fn register(
         display_name: display_name.as_ref().map(DisplayName::as_str),
         role: Role::User,
     };
-    let user = store::users::insert(&state.db, new).await.map_err(|e| match e {
+    let user = store::users::insert(state.db(), new).await.map_err(|e| match e {
         store::users::InsertError::EmailTaken => AppError::Conflict {
             code: code::EMAIL_TAKEN,
             detail: "An account with this email already exists.",
@@ -159,9 +159,9 @@ async fn login(
         budget.hit(&state).await?;
     }
     let user = if login.contains('@') {
-        store::users::find_by_email(&state.db, &login).await?
+        store::users::find_by_email(state.db(), &login).await?
     } else {
-        store::users::find_by_username(&state.db, &login).await?
+        store::users::find_by_username(state.db(), &login).await?
     };
     let attempt = crate::domain::password::normalise_attempt(&req.password);
     let verified = state
@@ -205,7 +205,7 @@ pub(super) fn token_answer(jar: CookieJar, issued: Issued, cookie_mode: bool) ->
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar, user: AuthUser) -> Result<Response> {
-    store::sessions::revoke_owned(&state.db, user.user_id, user.session_id, "logout").await?;
+    store::sessions::revoke_owned(state.db(), user.user_id, user.session_id, "logout").await?;
     let event = Event::SignedOut {
         user: user.user_id,
         session: user.session_id,
@@ -224,7 +224,7 @@ async fn logout_all(
     jar: CookieJar,
     user: AuthUser,
 ) -> Result<Response> {
-    let ended = store::sessions::revoke_all(&state.db, user.user_id, None, "logout_all").await?;
+    let ended = store::sessions::revoke_all(state.db(), user.user_id, None, "logout_all").await?;
     let event = Event::SignedOutEverywhere {
         user: user.user_id,
         sessions: ended,
@@ -237,7 +237,7 @@ async fn logout_all(
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "A JWK set")))]
 #[tracing::instrument(skip_all)]
 async fn jwks(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.keys.jwks()).into_response();
+    let mut res = Json(state.keys().jwks()).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     res

@@ -68,16 +68,16 @@ async fn request_email_change(
     }
     Limit::EmailChange(user.user_id).hit(&state).await?;
     // An early, friendly answer; the unique constraint still decides when the change is confirmed.
-    if store::users::find_by_email(&state.db, new_email.as_str())
+    if store::users::find_by_email(state.db(), new_email.as_str())
         .await?
         .is_some()
     {
         return Err(TAKEN);
     }
     let token = secrets::generate();
-    let ttl = state.settings.mail.change_ttl_secs;
+    let ttl = state.settings().mail.change_ttl_secs;
     let hash = secrets::hash(&token);
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db().begin().await?;
     store::email_tokens::issue(
         &mut tx,
         row.id,
@@ -88,13 +88,13 @@ async fn request_email_change(
     )
     .await?;
     tx.commit().await?;
-    let origin = &state.settings.public_origin;
+    let origin = &state.settings().public_origin;
     let confirm = templates::confirm_email_change(origin, new_email.as_str(), &row.username, &token, ttl);
-    state.mailer.queue(&state.db, &confirm).await?;
+    state.mailer().queue(state.db(), &confirm).await?;
     state
         .mailer
         .queue(
-            &state.db,
+            state.db(),
             &templates::email_change_notice(&row.email, &row.username, new_email.as_str()),
         )
         .await?;
@@ -125,10 +125,10 @@ async fn confirm_email_change(
     AppJson(req): AppJson<ConfirmRequest>,
 ) -> Result<Json<UserView>> {
     let hash = secrets::hash(req.token.trim());
-    let (user_id, new_email) = store::email_tokens::consume(&state.db, &hash, Purpose::ChangeEmail)
+    let (user_id, new_email) = store::email_tokens::consume(state.db(), &hash, Purpose::ChangeEmail)
         .await?
         .ok_or_else(bad_token)?;
-    let row = match store::users::change_email(&state.db, user_id, &new_email).await {
+    let row = match store::users::change_email(state.db(), user_id, &new_email).await {
         Ok(Some(row)) => row,
         Ok(None) => return Err(bad_token()),
         Err(store::users::InsertError::EmailTaken | store::users::InsertError::UsernameTaken) => return Err(TAKEN),

@@ -35,7 +35,7 @@ const GONE: AppError = AppError::Unauthorized {
     responses((status = 200, body = UserView), (status = 401, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserView>> {
-    let row = store::users::find_by_id(&state.db, user.user_id).await?.ok_or(GONE)?;
+    let row = store::users::find_by_id(state.db(), user.user_id).await?.ok_or(GONE)?;
     Ok(Json(UserView::from(&row)))
 }
 
@@ -90,7 +90,7 @@ async fn update_me(
         return Err(AppError::invalid_fields(errors));
     }
     let display_name = display_name.as_ref().map(|d| d.as_ref().map(DisplayName::as_str));
-    let row = store::users::update_profile(&state.db, user.user_id, display_name, bio.as_ref().map(Bio::as_str))
+    let row = store::users::update_profile(state.db(), user.user_id, display_name, bio.as_ref().map(Bio::as_str))
         .await?
         .ok_or(GONE)?;
     Ok(Json(UserView::from(&row)))
@@ -123,9 +123,9 @@ async fn change_password(
     let row = crate::auth::sessions::confirm_password(&state, &user, &req.current_password).await?;
     let new =
         Password::parse(&req.new_password, Some(&row.username)).map_err(|m| AppError::invalid("new_password", m))?;
-    let hash = state.hasher.hash(new.expose()).await?;
+    let hash = state.hasher().hash(new.expose()).await?;
     // The new hash and the end of the other sessions land together or not at all.
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db().begin().await?;
     store::users::update_password_hash(&mut tx, user.user_id, &hash).await?;
     let ended = store::sessions::revoke_all(&mut tx, user.user_id, Some(user.session_id), "password_changed").await?;
     tx.commit().await?;

@@ -62,15 +62,15 @@ async fn forgot_password(
 }
 
 async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Result<()> {
-    let Some(user) = store::users::find_by_email(&state.db, email.as_str())
+    let Some(user) = store::users::find_by_email(state.db(), email.as_str())
         .await?
         .filter(|u| u.is_active())
     else {
         return Ok(());
     };
     let token = secrets::generate();
-    let ttl = state.settings.mail.reset_ttl_secs;
-    let mut tx = state.db.begin().await?;
+    let ttl = state.settings().mail.reset_ttl_secs;
+    let mut tx = state.db().begin().await?;
     store::email_tokens::issue(
         &mut tx,
         user.id,
@@ -81,8 +81,14 @@ async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Resu
     )
     .await?;
     tx.commit().await?;
-    let message = templates::reset_password(&state.settings.public_origin, &user.email, &user.username, &token, ttl);
-    state.mailer.queue(&state.db, &message).await?;
+    let message = templates::reset_password(
+        &state.settings().public_origin,
+        &user.email,
+        &user.username,
+        &token,
+        ttl,
+    );
+    state.mailer().queue(state.db(), &message).await?;
     audit::record(state, meta, Event::PasswordResetRequested { user: user.id }).await;
     Ok(())
 }
@@ -112,23 +118,23 @@ async fn reset_password(
     let hash = secrets::hash(req.token.trim());
     // Check the new password against the account's name before the token is spent, so a refused
     // password leaves the link usable.
-    let (user_id, _) = store::email_tokens::peek(&state.db, &hash, Purpose::ResetPassword)
+    let (user_id, _) = store::email_tokens::peek(state.db(), &hash, Purpose::ResetPassword)
         .await?
         .ok_or_else(bad_token)?;
-    let user = store::users::find_by_id(&state.db, user_id)
+    let user = store::users::find_by_id(state.db(), user_id)
         .await?
         .ok_or_else(bad_token)?;
     let password =
         Password::parse(&req.new_password, Some(&user.username)).map_err(|m| AppError::invalid("new_password", m))?;
-    let (user_id, email) = store::email_tokens::consume(&state.db, &hash, Purpose::ResetPassword)
+    let (user_id, email) = store::email_tokens::consume(state.db(), &hash, Purpose::ResetPassword)
         .await?
         .ok_or_else(bad_token)?;
     if email != user.email || !user.is_active() {
         return Err(bad_token());
     }
-    let new_hash = state.hasher.hash(password.expose()).await?;
+    let new_hash = state.hasher().hash(password.expose()).await?;
     // The new hash and the end of every session land together or not at all.
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db().begin().await?;
     store::users::update_password_hash(&mut tx, user_id, &new_hash).await?;
     let ended = store::sessions::revoke_all(&mut tx, user_id, None, "password_reset").await?;
     tx.commit().await?;

@@ -46,7 +46,7 @@ struct SessionList {
     responses((status = 200, body = SessionList), (status = 401, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
 async fn list_sessions(State(state): State<AppState>, user: AuthUser) -> Result<Json<SessionList>> {
-    let rows = store::sessions::list_live(&state.db, user.user_id).await?;
+    let rows = store::sessions::list_live(state.db(), user.user_id).await?;
     let items = rows
         .into_iter()
         .map(|s| SessionView {
@@ -79,7 +79,7 @@ async fn revoke_session(
     };
     // Another user's session id gets the same 404 as a missing one, and so does a malformed one.
     let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
-    if !store::sessions::revoke_owned(&state.db, user.user_id, id, "revoked_by_user").await? {
+    if !store::sessions::revoke_owned(state.db(), user.user_id, id, "revoked_by_user").await? {
         return Err(NOT_FOUND);
     }
     let event = Event::SessionRevoked {

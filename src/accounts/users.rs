@@ -29,7 +29,7 @@ const NOT_FOUND: AppError = AppError::NotFound {
 #[tracing::instrument(skip_all)]
 async fn get_profile(State(state): State<AppState>, AppPath(username): AppPath<String>) -> Result<Json<PublicProfile>> {
     let username = Username::parse(&username).map_err(|_| NOT_FOUND)?;
-    let row = store::users::find_by_username(&state.db, username.as_str())
+    let row = store::users::find_by_username(state.db(), username.as_str())
         .await?
         .filter(|u| u.is_active())
         .ok_or(NOT_FOUND)?;

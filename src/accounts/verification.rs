@@ -38,8 +38,8 @@ pub fn bad_token() -> AppError {
 /// Issues a verification token for the user's current address and queues the mail.
 pub async fn send_verification(state: &AppState, user: &UserRow) -> Result<()> {
     let token = secrets::generate();
-    let ttl = state.settings.mail.verify_ttl_secs;
-    let mut tx = state.db.begin().await?;
+    let ttl = state.settings().mail.verify_ttl_secs;
+    let mut tx = state.db().begin().await?;
     store::email_tokens::issue(
         &mut tx,
         user.id,
@@ -50,8 +50,14 @@ pub async fn send_verification(state: &AppState, user: &UserRow) -> Result<()> {
     )
     .await?;
     tx.commit().await?;
-    let message = templates::verify_email(&state.settings.public_origin, &user.email, &user.username, &token, ttl);
-    state.mailer.queue(&state.db, &message).await?;
+    let message = templates::verify_email(
+        &state.settings().public_origin,
+        &user.email,
+        &user.username,
+        &token,
+        ttl,
+    );
+    state.mailer().queue(state.db(), &message).await?;
     Ok(())
 }
 
@@ -72,11 +78,11 @@ async fn verify_email(
     AppJson(req): AppJson<TokenRequest>,
 ) -> Result<StatusCode> {
     let hash = secrets::hash(req.token.trim());
-    let (user_id, email) = store::email_tokens::consume(&state.db, &hash, Purpose::VerifyEmail)
+    let (user_id, email) = store::email_tokens::consume(state.db(), &hash, Purpose::VerifyEmail)
         .await?
         .ok_or_else(bad_token)?;
     // The token names the address it was sent to; if the account's address changed since, it is void.
-    if !store::users::mark_email_verified(&state.db, user_id, &email).await? {
+    if !store::users::mark_email_verified(state.db(), user_id, &email).await? {
         return Err(bad_token());
     }
     audit::record(&state, &meta, Event::EmailVerified { user: user_id }).await;

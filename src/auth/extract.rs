@@ -49,9 +49,9 @@ pub(crate) fn bearer_token(value: &HeaderValue) -> Result<&str, AppError> {
 }
 
 async fn authenticate(token: &str, state: &AppState) -> Result<AuthUser, AppError> {
-    let claims = state.keys.verify(token).ok_or(INVALID)?;
+    let claims = state.keys().verify(token).ok_or(INVALID)?;
     let session_id = Uuid::try_parse(&claims.sid).map_err(|_| INVALID)?;
-    let row = store::sessions::auth_lookup(&state.db, session_id)
+    let row = store::sessions::auth_lookup(state.db(), session_id)
         .await?
         .ok_or(INVALID)?;
     if Uuid::try_parse(&claims.sub).ok() != Some(row.user_id) {

@@ -76,7 +76,7 @@ impl Limit<'_> {
     pub async fn hit(&self, state: &AppState) -> Result<(), AppError> {
         Ok(state
             .limiter
-            .hit(&self.key(), self.rate(&state.settings.limits))
+            .hit(&self.key(), self.rate(&state.settings().limits))
             .await?)
     }
 
@@ -85,7 +85,7 @@ impl Limit<'_> {
     pub async fn refund(&self, state: &AppState) {
         let _ = state
             .limiter
-            .refund(&self.key(), self.rate(&state.settings.limits))
+            .refund(&self.key(), self.rate(&state.settings().limits))
             .await;
     }
 }

@@ -42,7 +42,7 @@ const INVALID_REFRESH: AppError = AppError::Unauthorized {
 
 /// Starts a session for `user`. In cookie mode the session also gets a CSRF secret.
 pub async fn start(state: &AppState, user: UserRow, meta: &RequestMeta, cookie_mode: bool) -> Result<Issued> {
-    let auth = &state.settings.auth;
+    let auth = &state.settings().auth;
     let refresh = secrets::generate();
     let csrf = cookie_mode.then(secrets::generate);
     let csrf_hash = csrf.as_deref().map(secrets::hash);
@@ -54,15 +54,15 @@ pub async fn start(state: &AppState, user: UserRow, meta: &RequestMeta, cookie_m
         absolute: time::Duration::seconds(auth.session_absolute_secs as i64),
         csrf_hash: csrf_hash.as_deref(),
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db().begin().await?;
     let session_id = store::sessions::create(&mut tx, new, &secrets::hash(&refresh)).await?;
     tx.commit().await?;
-    let access_token = state.keys.issue(user.id, session_id, user.role)?;
+    let access_token = state.keys().issue(user.id, session_id, user.role)?;
     Ok(Issued {
         user,
         session_id,
         access_token,
-        expires_in: state.keys.ttl_secs(),
+        expires_in: state.keys().ttl_secs(),
         refresh_token: refresh,
         csrf_token: csrf,
         remaining_secs: auth.session_absolute_secs as i64,
@@ -86,7 +86,7 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
         Presented::Cookie { token, csrf } => (token, Some(csrf)),
     };
     let old_hash = secrets::hash(token);
-    let Some((session_id, _, csrf_hash)) = store::sessions::owner_of_refresh(&state.db, &old_hash).await? else {
+    let Some((session_id, _, csrf_hash)) = store::sessions::owner_of_refresh(state.db(), &old_hash).await? else {
         return Err(INVALID_REFRESH);
     };
     Limit::RefreshSession(session_id).hit(state).await?;
@@ -101,21 +101,21 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
         }
     }
     let new_refresh = secrets::generate();
-    let idle = time::Duration::seconds(state.settings.auth.session_idle_secs as i64);
-    match store::sessions::rotate(&state.db, &old_hash, &secrets::hash(&new_refresh), idle).await? {
+    let idle = time::Duration::seconds(state.settings().auth.session_idle_secs as i64);
+    match store::sessions::rotate(state.db(), &old_hash, &secrets::hash(&new_refresh), idle).await? {
         Rotation::Rotated(row) => {
-            let user = store::users::find_by_id(&state.db, row.user_id)
+            let user = store::users::find_by_id(state.db(), row.user_id)
                 .await?
                 .ok_or(AppError::Unauthorized {
                     code: code::INVALID_CREDENTIALS,
                     detail: "The login or password is incorrect.",
                 })?;
-            let access_token = state.keys.issue(user.id, row.session_id, user.role)?;
+            let access_token = state.keys().issue(user.id, row.session_id, user.role)?;
             Ok(Issued {
                 user,
                 session_id: row.session_id,
                 access_token,
-                expires_in: state.keys.ttl_secs(),
+                expires_in: state.keys().ttl_secs(),
                 refresh_token: new_refresh,
                 csrf_token: None,
                 remaining_secs: (row.absolute_expires_at - crate::domain::now()).whole_seconds(),
@@ -146,7 +146,7 @@ pub async fn confirm_password(state: &AppState, user: &AuthUser, attempt: &str) 
     budget.hit(state).await?;
     let row = account_of(state, user).await?;
     let attempt = crate::domain::password::normalise_attempt(attempt);
-    if !state.hasher.verify(&attempt, Some(&row.password_hash)).await? {
+    if !state.hasher().verify(&attempt, Some(&row.password_hash)).await? {
         return Err(AppError::Forbidden {
             code: code::WRONG_PASSWORD,
             detail: "The current password is incorrect.",
@@ -158,7 +158,7 @@ pub async fn confirm_password(state: &AppState, user: &AuthUser, attempt: &str) 
 
 /// The caller's account. One deleted since its token was issued answers like an ended session.
 pub async fn account_of(state: &AppState, user: &AuthUser) -> Result<UserRow> {
-    store::users::find_by_id(&state.db, user.user_id)
+    store::users::find_by_id(state.db(), user.user_id)
         .await?
         .ok_or(AppError::Unauthorized {
             code: code::INVALID_TOKEN,

@@ -65,7 +65,7 @@ impl FromRequestParts<AppState> for ClientIp {
         Ok(ClientIp(resolve(
             peer,
             xff.as_deref(),
-            &state.settings.http.trusted_proxies,
+            &state.settings().http.trusted_proxies,
         )))
     }
 }

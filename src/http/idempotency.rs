@@ -89,7 +89,7 @@ pub async fn claim(
 ) -> Result<Option<Response>> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        match store::idempotency::claim(&state.db, user, &key.0, fingerprint).await? {
+        match store::idempotency::claim(state.db(), user, &key.0, fingerprint).await? {
             Claim::Fresh => return Ok(None),
             Claim::Done { status, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
@@ -129,8 +129,8 @@ pub async fn settle(state: &AppState, user: Uuid, key: &Key, result: Result<Resp
         Some((res.status().as_u16(), body.0.clone()))
     });
     match kept {
-        Some((status, body)) => store::idempotency::complete(&state.db, user, &key.0, status, &body).await?,
-        None => store::idempotency::release(&state.db, user, &key.0).await?,
+        Some((status, body)) => store::idempotency::complete(state.db(), user, &key.0, status, &body).await?,
+        None => store::idempotency::release(state.db(), user, &key.0).await?,
     }
     result
 }

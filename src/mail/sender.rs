@@ -48,7 +48,7 @@ impl SenderHandle {
 /// Delivers due mail until `shutdown` resolves. Between rounds it waits for newly queued mail
 /// (`Mailer::queued`) or `mail.poll_ms`, whichever comes first.
 pub async fn run(state: AppState, transport: Arc<Transport>, shutdown: impl Future<Output = ()>) {
-    let poll = Duration::from_millis(state.settings.mail.poll_ms.max(1));
+    let poll = Duration::from_millis(state.settings().mail.poll_ms.max(1));
     tokio::pin!(shutdown);
     tracing::info!(transport = transport.name(), "mail sender started");
     loop {
@@ -66,7 +66,7 @@ pub async fn run(state: AppState, transport: Arc<Transport>, shutdown: impl Futu
         }
         tokio::select! {
             () = &mut shutdown => break,
-            () = state.mailer.queued() => {}
+            () = state.mailer().queued() => {}
             () = tokio::time::sleep(poll) => {}
         }
     }
@@ -88,15 +88,15 @@ async fn deliver_due(
     transport: &Transport,
     mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Round, crate::store::Error> {
-    let lease = lease_ms(state.settings.mail.smtp.timeout_ms);
-    let rows = outbox::due(&state.db, now(), BATCH).await?;
+    let lease = lease_ms(state.settings().mail.smtp.timeout_ms);
+    let rows = outbox::due(state.db(), now(), BATCH).await?;
     let full = rows.len() as i64 == BATCH;
     for row in rows {
         if stop_requested(shutdown.as_mut()).await {
             return Ok(Round::Stopped);
         }
         let lease_for = time::Duration::milliseconds(i64::try_from(lease).unwrap_or(i64::MAX));
-        if !outbox::claim(&state.db, row.id, now(), lease_for).await? {
+        if !outbox::claim(state.db(), row.id, now(), lease_for).await? {
             continue;
         }
         deliver(state, transport, &row, lease).await;
@@ -107,7 +107,7 @@ async fn deliver_due(
 /// Sends one claimed row and records the outcome.
 #[tracing::instrument(skip_all, fields(id = %row.id))]
 async fn deliver(state: &AppState, transport: &Transport, row: &OutboxRow, lease: u64) {
-    let mail = &state.settings.mail;
+    let mail = &state.settings().mail;
     // A send that outlived its lease could be claimed and sent again by another instance.
     let deadline = Duration::from_millis(lease / 2);
     let outcome = match tokio::time::timeout(deadline, transport.send(&row.message(), &mail.from)).await {
@@ -132,7 +132,7 @@ async fn deliver(state: &AppState, transport: &Transport, row: &OutboxRow, lease
             let error = truncate(&e.message, ERROR_CHARS);
             tracing::warn!(attempt = attempts, retry_in_ms = delay, error = %error, "mail delivery failed");
             let next = now().saturating_add(time::Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX)));
-            if let Err(db) = outbox::mark_failed(&state.db, row.id, &error, next).await {
+            if let Err(db) = outbox::mark_failed(state.db(), row.id, &error, next).await {
                 tracing::error!(error = %db, "recording a failed delivery; the message is retried when its lease ends");
             }
         }
@@ -142,7 +142,7 @@ async fn deliver(state: &AppState, transport: &Transport, row: &OutboxRow, lease
 /// Marks the row sent, retrying briefly: a row left unmarked would be sent again when its lease ends.
 async fn record_sent(state: &AppState, id: uuid::Uuid) {
     for attempt in 1..=3 {
-        match outbox::mark_sent(&state.db, id, now()).await {
+        match outbox::mark_sent(state.db(), id, now()).await {
             Ok(()) => return,
             Err(e) if attempt < 3 => {
                 tracing::warn!(error = %e, "recording a delivery; retrying");

@@ -42,7 +42,7 @@ async fn serve_media(
         return Err(NOT_FOUND);
     }
     let ctype = content_type(&key).ok_or(NOT_FOUND)?;
-    let path = state.settings.media_dir().join(&key);
+    let path = state.settings().media_dir().join(&key);
     let bytes = match tokio::fs::read(&path).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(NOT_FOUND),

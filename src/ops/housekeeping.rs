@@ -47,7 +47,7 @@ pub async fn run(state: AppState) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match run_once(&state.db, now()).await {
+        match run_once(state.db(), now()).await {
             Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "housekeeping pass"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "housekeeping pass failed"),

@@ -24,7 +24,7 @@ use crate::store;
 use uuid::Uuid;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    let body_limit = state.settings.posts.upload_body_limit();
+    let body_limit = state.settings().posts.upload_body_limit();
     OpenApiRouter::new()
         .routes(routes!(create_post))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -70,10 +70,10 @@ async fn create_post(
     let key = idempotency::key(&headers)?;
     if key.is_none() {
         // Refuse early, before reading the body; a keyed retry must reach its replay even at quota.
-        check_quota(&state.db, &state.settings.posts, user.user_id, 0).await?;
+        check_quota(state.db(), &state.settings().posts, user.user_id, 0).await?;
     }
     // Held until the answer: the body, then its decoded and re-encoded forms, are in memory till then.
-    let limit = state.settings.posts.upload_limit_bytes;
+    let limit = state.settings().posts.upload_limit_bytes;
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
@@ -82,7 +82,7 @@ async fn create_post(
         .reserve(
             announced
                 .unwrap_or(usize::MAX)
-                .min(state.settings.posts.upload_body_limit()),
+                .min(state.settings().posts.upload_body_limit()),
         )
         .await?;
     let upload = upload::read(multipart, limit, announced).await?;
@@ -116,7 +116,7 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
     let mut processed = sanitise(state, bytes).await?;
     let original_bytes = processed.original.bytes.len();
     // Early, before anything is stored; `insert_within_quota` decides.
-    check_quota(&state.db, &state.settings.posts, user.user_id, original_bytes as u64).await?;
+    check_quota(state.db(), &state.settings().posts, user.user_id, original_bytes as u64).await?;
     // The encoded renditions move into the set: no second copy of each image is held.
     let set = ImageSet {
         original: rendition(&mut processed.original),
@@ -124,8 +124,8 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
         thumbnail: rendition(&mut processed.thumbnail),
     };
     let base_key = new_base_key();
-    let timeout = Duration::from_millis(state.settings.storage.timeout_ms);
-    let stored = tokio::time::timeout(timeout, state.media.store(&base_key, set))
+    let timeout = Duration::from_millis(state.settings().storage.timeout_ms);
+    let stored = tokio::time::timeout(timeout, state.media().store(&base_key, set))
         .await
         .map_err(|_| crate::media::storage::StorageError::TimedOut)??;
     let id = crate::store::new_id();
@@ -144,15 +144,15 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
     };
     if let Err(err) = insert_within_quota(state, new).await {
         // The row failed, so the renditions belong to nobody: remove them now.
-        if let Err(e) = state.media.remove(&stored).await {
+        if let Err(e) = state.media().remove(&stored).await {
             tracing::error!(error = %e, base_key, "could not remove renditions of a failed post; reconcile will");
         }
         return Err(err);
     }
-    let row = store::posts::find(&state.db, id)
+    let row = store::posts::find(state.db(), id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("post vanished after insert"))?;
-    let view = post_view(state.media.as_ref(), &row).await?;
+    let view = post_view(state.media().as_ref(), &row).await?;
     let body = serde_json::to_string(&view).map_err(anyhow::Error::from)?;
     let mut res = (
         StatusCode::CREATED,
@@ -177,7 +177,7 @@ fn rendition(e: &mut image::Encoded) -> Rendition {
 /// Decodes and re-encodes on a blocking thread, at most `posts.image_concurrency` at once, so a flood
 /// of uploads queues here instead of starving the threads that serve reads.
 async fn sanitise(state: &AppState, bytes: bytes::Bytes) -> Result<Processed> {
-    let p = &state.settings.posts;
+    let p = &state.settings().posts;
     let limits = Limits {
         max_width: p.max_dimension,
         max_height: p.max_dimension,
@@ -227,9 +227,9 @@ async fn check_quota(ex: impl store::Exec, settings: &PostSettings, author: Uuid
 /// Inserts the post if the author's quota still allows it. The check runs again inside the insert's
 /// transaction, serialised per author, so parallel uploads cannot together pass the quota.
 async fn insert_within_quota(state: &AppState, new: store::posts::NewPost<'_>) -> Result<()> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db().begin().await?;
     tx.serialise(store::Lock::AuthorQuota(new.author_id)).await?;
-    check_quota(&mut tx, &state.settings.posts, new.author_id, new.bytes as u64).await?;
+    check_quota(&mut tx, &state.settings().posts, new.author_id, new.bytes as u64).await?;
     store::posts::insert(&mut tx, new).await?;
     tx.commit().await?;
     Ok(())

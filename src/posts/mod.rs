@@ -28,7 +28,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 /// Posting needs an active account (the extractor saw to that) and, unless configured otherwise, a
 /// verified email address.
 fn may_post(state: &AppState, user: &AuthUser) -> Result<(), AppError> {
-    if state.settings.posts.require_verified_email && !user.email_verified {
+    if state.settings().posts.require_verified_email && !user.email_verified {
         return Err(AppError::Forbidden {
             code: code::EMAIL_UNVERIFIED,
             detail: "Verify your email address before posting.",

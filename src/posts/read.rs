@@ -138,7 +138,7 @@ async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Js
         before_id: before,
         limit: limit + 1,
     };
-    let mut rows = store::posts::feed(&state.db, filter).await?;
+    let mut rows = store::posts::feed(state.db(), filter).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
@@ -148,7 +148,7 @@ async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Js
     };
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
-        items.push(post_view(state.media.as_ref(), row).await?);
+        items.push(post_view(state.media().as_ref(), row).await?);
     }
     Ok(Json(FeedPage { items, next_cursor }))
 }
@@ -175,7 +175,7 @@ async fn list_user_posts(
         code: code::USER_NOT_FOUND,
         detail: "No such user.",
     })?;
-    let user = store::users::find_by_username(&state.db, name.as_str())
+    let user = store::users::find_by_username(state.db(), name.as_str())
         .await?
         .filter(|u| u.is_active());
     if user.is_none() {
@@ -194,11 +194,11 @@ async fn list_user_posts(
 #[tracing::instrument(skip_all)]
 async fn get_post(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response> {
     let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
-    let row = store::posts::find(&state.db, id).await?.ok_or(NOT_FOUND)?;
+    let row = store::posts::find(state.db(), id).await?.ok_or(NOT_FOUND)?;
     if row.author_disabled_at.is_some() {
         return Err(NOT_FOUND);
     }
-    let view = post_view(state.media.as_ref(), &row).await?;
+    let view = post_view(state.media().as_ref(), &row).await?;
     let mut res = Json(view).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(&row)) {
         res.headers_mut().insert(header::ETAG, v);

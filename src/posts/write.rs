@@ -55,7 +55,7 @@ async fn update_post(
     AppJson(req): AppJson<UpdatePostRequest>,
 ) -> Result<Response> {
     let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
-    let row = store::posts::find(&state.db, id).await?.ok_or(NOT_FOUND)?;
+    let row = store::posts::find(state.db(), id).await?.ok_or(NOT_FOUND)?;
     if row.author_disabled_at.is_some() {
         return Err(NOT_FOUND);
     }
@@ -72,7 +72,7 @@ async fn update_post(
         Some(tag) if tag == etag(&row) => Some(row.version),
         Some(_) => return Err(AppError::PreconditionFailed),
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db().begin().await?;
     let outcome = store::posts::update_caption(&mut tx, id, caption.as_str(), caption.tags(), expected).await?;
     tx.commit().await?;
     let updated = match outcome {
@@ -80,7 +80,7 @@ async fn update_post(
         Update::VersionMismatch => return Err(AppError::PreconditionFailed),
         Update::NotFound => return Err(NOT_FOUND),
     };
-    let mut res = Json(post_view(state.media.as_ref(), &updated).await?).into_response();
+    let mut res = Json(post_view(state.media().as_ref(), &updated).await?).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(&updated)) {
         res.headers_mut().insert(header::ETAG, v);
     }
@@ -102,7 +102,7 @@ async fn delete_post(
     AppPath(id): AppPath<String>,
 ) -> Result<StatusCode> {
     let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
-    let row = store::posts::find(&state.db, id).await?.ok_or(NOT_FOUND)?;
+    let row = store::posts::find(state.db(), id).await?.ok_or(NOT_FOUND)?;
     authorize(
         &user,
         Action::RemoveContent {
@@ -111,10 +111,10 @@ async fn delete_post(
     )?;
     // The row goes first: should removing the media fail, what is left is an unowned object that
     // reconciliation removes, never a post pointing at nothing.
-    if !store::posts::delete(&state.db, id).await? {
+    if !store::posts::delete(state.db(), id).await? {
         return Err(NOT_FOUND);
     }
-    if let Err(e) = state.media.remove(&row.image).await {
+    if let Err(e) = state.media().remove(&row.image).await {
         tracing::error!(error = %e, post_id = %id, "media removal failed; reconcile will remove it");
     }
     if user.user_id != row.author_id {

@@ -211,7 +211,7 @@ async fn unknown_wrong_and_disabled_logins_are_indistinguishable() {
     let app = spawn_app().await;
     let user = app.user_named("victim").await;
     let disabled = app.user_named("gone").await;
-    rampart::store::users::admin_update(&app.state.db, disabled.uid(), None, Some(true))
+    rampart::store::users::admin_update(app.state.db(), disabled.uid(), None, Some(true))
         .await
         .unwrap();
 
@@ -408,7 +408,7 @@ async fn the_openapi_document_lists_every_route_and_the_docs_page_works_offline(
 #[tokio::test]
 async fn an_unknown_role_in_the_database_refuses_the_request_instead_of_demoting() {
     let app = spawn_app().await;
-    if app.state.db.backend() != rampart::store::Backend::Sqlite {
+    if app.state.db().backend() != rampart::store::Backend::Sqlite {
         println!("skipped: the CHECK constraint is bypassed through SQLite's pragma");
         return;
     }

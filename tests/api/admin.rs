@@ -33,7 +33,7 @@ async fn get_page(app: &TestApp, query: &str, token: &str) -> Value {
 
 /// Role and disabled state as stored, read past the API.
 async fn stored(app: &TestApp, id: &str) -> (Role, bool) {
-    let row = rampart::store::users::find_by_id(&app.state.db, id.parse().unwrap())
+    let row = rampart::store::users::find_by_id(app.state.db(), id.parse().unwrap())
         .await
         .unwrap()
         .expect("user row");
@@ -338,7 +338,7 @@ async fn unknown_fields_in_an_update_are_refused_and_nothing_changes() {
         .await;
 
     assert_problem(res, StatusCode::BAD_REQUEST, "unknown_field").await;
-    let row = rampart::store::users::find_by_id(&app.state.db, user.uid())
+    let row = rampart::store::users::find_by_id(app.state.db(), user.uid())
         .await
         .unwrap()
         .unwrap();

@@ -84,7 +84,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let state = app.state().clone();
     if pg.is_some() {
         assert_eq!(
-            state.db.backend(),
+            state.db().backend(),
             rampart::store::Backend::Postgres,
             "the suite runs on PostgreSQL"
         );
@@ -319,7 +319,7 @@ impl TestApp {
         // Most tests post; verification itself is exercised through the mail in its own tests.
         let id = body["user"]["id"].as_str().unwrap();
         assert!(
-            rampart::store::users::mark_email_verified(&self.state.db, id.parse().unwrap(), &email)
+            rampart::store::users::mark_email_verified(self.state.db(), id.parse().unwrap(), &email)
                 .await
                 .unwrap()
         );
@@ -336,7 +336,7 @@ impl TestApp {
     /// Registers a user and gives them `role` directly in the database.
     pub async fn user_with_role(&self, role: Role) -> TestUser {
         let user = self.new_user().await;
-        rampart::store::users::admin_update(&self.state.db, user.uid(), Some(role), None)
+        rampart::store::users::admin_update(self.state.db(), user.uid(), Some(role), None)
             .await
             .unwrap();
         user
@@ -386,18 +386,18 @@ impl TestApp {
 
     /// The one number `sql` returns (a `COUNT(*)`), for assertions on stored state.
     pub async fn count(&self, sql: &str, args: &[Arg<'_>]) -> i64 {
-        let (n,): (i64,) = (&self.state.db).fetch_one(sql, args).await.unwrap();
+        let (n,): (i64,) = (self.state.db()).fetch_one(sql, args).await.unwrap();
         n
     }
 
     /// Runs a write straight on the database, to arrange state the API cannot (aged rows, crashes).
     pub async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> u64 {
-        (&self.state.db).execute(sql, args).await.unwrap()
+        (self.state.db()).execute(sql, args).await.unwrap()
     }
 
     /// Base keys the storage driver holds.
     pub async fn stored_keys(&self) -> Vec<String> {
-        self.state.media.list_base_keys().await.unwrap()
+        self.state.media().list_base_keys().await.unwrap()
     }
 
     pub async fn login(&self, login: &str, password: &str) -> Response {

@@ -64,7 +64,7 @@ async fn a_pass_deletes_only_what_has_aged_out() {
     )
     .await;
 
-    let pruned = housekeeping::run_once(&app.state.db, now).await.unwrap();
+    let pruned = housekeeping::run_once(app.state.db(), now).await.unwrap();
     assert_eq!(
         pruned,
         Pruned {
@@ -116,7 +116,7 @@ async fn a_pass_deletes_only_what_has_aged_out() {
 
     // A second pass finds nothing more.
     assert_eq!(
-        housekeeping::run_once(&app.state.db, now).await.unwrap(),
+        housekeeping::run_once(app.state.db(), now).await.unwrap(),
         Pruned::default()
     );
 }

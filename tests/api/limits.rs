@@ -331,7 +331,7 @@ async fn a_forged_x_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_ip_l
     )
     .await;
     assert_rate_limited(res).await;
-    let events: Vec<(Option<String>,)> = (&app.state.db)
+    let events: Vec<(Option<String>,)> = (app.state.db())
         .fetch_all("SELECT ip FROM audit_events WHERE kind = 'login_failed'", &[])
         .await
         .unwrap();

@@ -54,7 +54,7 @@ fn reset_message(to: &str) -> Message {
 async fn outbox_rows(app: &TestApp) -> Vec<OutboxRow> {
     use rampart::store::Exec;
     let sql = format!("SELECT {} FROM outbox ORDER BY created_at, id", OutboxRow::columns());
-    (&app.state.db).fetch_all(&sql, &[]).await.unwrap()
+    (app.state.db()).fetch_all(&sql, &[]).await.unwrap()
 }
 
 /// Waits until `done` holds for the outbox rows, or fails after `timeout`.
@@ -100,7 +100,7 @@ async fn queued_mail_arrives_at_the_smtp_server() {
     let message = reset_message("ann@example.com");
 
     // Act
-    app.state.mailer.queue(&app.state.db, &message).await.unwrap();
+    app.state.mailer().queue(app.state.db(), &message).await.unwrap();
 
     // Assert
     let got = server.wait_for(1, Duration::from_secs(15)).await;
@@ -121,7 +121,7 @@ async fn queued_mail_arrives_at_the_smtp_server() {
     assert_eq!(row.attempts, 1);
     assert_eq!((row.locked_until, row.last_error.as_deref()), (None, None));
     assert!(
-        outbox::pending_for(&app.state.db, "ann@example.com")
+        outbox::pending_for(app.state.db(), "ann@example.com")
             .await
             .unwrap()
             .is_empty()
@@ -137,7 +137,7 @@ async fn mail_queued_while_the_server_is_down_is_delivered_once_when_it_returns(
     let port = smtp::free_port();
     let app = spawn_app_with(smtp_to(port)).await;
     let message = reset_message("bob@example.com");
-    app.state.mailer.queue(&app.state.db, &message).await.unwrap();
+    app.state.mailer().queue(app.state.db(), &message).await.unwrap();
     wait_for_rows(&app, Duration::from_secs(10), "a failed attempt", |rows| {
         rows.len() == 1 && rows[0].attempts >= 1 && rows[0].last_error.is_some()
     })
@@ -151,7 +151,7 @@ async fn mail_queued_while_the_server_is_down_is_delivered_once_when_it_returns(
     );
     assert!(failed.next_attempt_at > failed.created_at, "a retry is scheduled later");
     assert_eq!(
-        outbox::pending_for(&app.state.db, "bob@example.com")
+        outbox::pending_for(app.state.db(), "bob@example.com")
             .await
             .unwrap()
             .len(),
@@ -186,12 +186,12 @@ async fn mail_queued_while_the_server_is_down_is_delivered_once_when_it_returns(
 async fn the_file_transport_writes_a_private_eml_file() {
     // Arrange: the default transport is `file`.
     let app = spawn_app_with(|s| s.mail.poll_ms = POLL_MS).await;
-    assert_eq!(app.state.settings.mail.transport, "file");
+    assert_eq!(app.state.settings().mail.transport, "file");
     let message = reset_message("cat@example.com");
     let outbox_dir = app.dir.path().join("outbox");
 
     // Act
-    app.state.mailer.queue(&app.state.db, &message).await.unwrap();
+    app.state.mailer().queue(app.state.db(), &message).await.unwrap();
 
     // Assert
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -260,7 +260,7 @@ async fn several_senders_over_one_database_deliver_each_message_once() {
     let app = spawn_app_with(smtp_to(server.port)).await;
     let extra: Vec<_> = (0..2)
         .map(|_| {
-            let transport = Arc::new(Transport::from_settings(&app.state.settings).unwrap());
+            let transport = Arc::new(Transport::from_settings(app.state.settings()).unwrap());
             sender::spawn(app.state.clone(), transport)
         })
         .collect();
@@ -273,7 +273,7 @@ async fn several_senders_over_one_database_deliver_each_message_once() {
             subject: format!("message {i:02}"),
             text: format!("body {i}\n"),
         };
-        app.state.mailer.queue(&app.state.db, &message).await.unwrap();
+        app.state.mailer().queue(app.state.db(), &message).await.unwrap();
     }
 
     // Assert
@@ -301,7 +301,7 @@ async fn several_senders_over_one_database_deliver_each_message_once() {
 async fn only_one_of_many_concurrent_claims_on_a_message_wins() {
     // Arrange: the test drives the claims with its own clock, an hour ahead.
     let app = spawn_app_with(|s| s.mail.poll_ms = 3_600_000).await;
-    let db = &app.state.db;
+    let db = app.state.db();
     let later = now() + ms(3_600_000);
     let id = insert_due_at(&app, "dan@example.com", later).await;
     let at = later + ms(1);
@@ -346,7 +346,7 @@ async fn only_one_of_many_concurrent_claims_on_a_message_wins() {
 #[tokio::test]
 async fn pending_mail_to_an_address_can_be_dropped() {
     let app = spawn_app_with(|s| s.mail.poll_ms = 3_600_000).await;
-    let db = &app.state.db;
+    let db = app.state.db();
     for to in ["eve@example.com", "eve@example.com", "fay@example.com"] {
         insert_due_at(&app, to, now() + ms(3_600_000)).await;
     }

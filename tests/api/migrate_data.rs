@@ -44,7 +44,7 @@ async fn seed(app: &TestApp) -> Vec<(String, &'static str)> {
     }
     // There is no HTTP way to the first admin; `rampart admin create` writes the same row.
     let alice_id = tokens["alice"]["user"]["id"].as_str().unwrap();
-    rampart::store::users::admin_update(&app.state.db, alice_id.parse().unwrap(), Some(Role::Admin), None)
+    rampart::store::users::admin_update(app.state.db(), alice_id.parse().unwrap(), Some(Role::Admin), None)
         .await
         .unwrap();
     let login = json!({ "login": "alice", "password": PASSWORD });
@@ -202,13 +202,13 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         return;
     };
     let mut source_app = spawn_app().await;
-    if source_app.state.db.backend() != Backend::Sqlite {
+    if source_app.state.db().backend() != Backend::Sqlite {
         println!("skipped: the source of this test is the SQLite default");
         return;
     }
     let users = seed(&source_app).await;
     source_app.stop().await;
-    source_app.state.db.close().await;
+    source_app.state.db().close().await;
     let source = format!("sqlite://{}", source_app.dir.path().join("rampart.db").display());
     let original = snapshot(&source).await;
     for table in TABLES {

@@ -97,7 +97,7 @@ async fn stored_originals_carry_no_exif_gps_or_comments() {
 #[tokio::test]
 async fn local_media_is_served_safely_with_caching_and_ranges() {
     let app = spawn_app().await;
-    if app.state.media.name() != "local" {
+    if app.state.media().name() != "local" {
         println!("skipped: local media serving applies to the local driver only");
         return;
     }
@@ -326,7 +326,7 @@ async fn posting_needs_an_authenticated_active_account() {
         .unwrap();
     assert_problem(res, StatusCode::UNAUTHORIZED, "missing_token").await;
     let user = app.new_user().await;
-    rampart::store::users::admin_update(&app.state.db, user.uid(), None, Some(true))
+    rampart::store::users::admin_update(app.state.db(), user.uid(), None, Some(true))
         .await
         .unwrap();
     let res = app.upload(&user.access, fixtures::jpeg(20, 20), "x").await;
@@ -530,7 +530,7 @@ async fn deleting_a_post_removes_every_rendition() {
         StatusCode::NO_CONTENT
     );
     assert!(app.stored_keys().await.is_empty(), "storage is empty");
-    if app.state.media.name() == "local" {
+    if app.state.media().name() == "local" {
         for url in urls {
             assert_eq!(app.fetch(&url).await.status(), StatusCode::NOT_FOUND, "{url}");
         }
@@ -571,7 +571,7 @@ async fn posts_of_disabled_accounts_disappear_from_feeds() {
     let app = spawn_app().await;
     let user = app.user_named("fading").await;
     let p = post(&app, &user, "soon hidden").await;
-    rampart::store::users::admin_update(&app.state.db, user.uid(), None, Some(true))
+    rampart::store::users::admin_update(app.state.db(), user.uid(), None, Some(true))
         .await
         .unwrap();
     let feed: Value = app.get("/api/v1/posts").await.json().await.unwrap();
@@ -708,7 +708,7 @@ async fn upload_bodies_wait_for_the_memory_budget_instead_of_piling_up() {
         .body(reqwest::Body::wrap_stream(body))
         .send();
     let a = tokio::spawn(a);
-    let budget = app.state.upload_budget.clone();
+    let budget = app.state.upload_budget().clone();
     for _ in 0..500 {
         if budget.available() == 0 {
             break;

@@ -52,7 +52,7 @@ fn plant(media: &Path, key: &str) {
 #[tokio::test]
 async fn reconcile_removes_old_orphans_and_posts_whose_media_is_gone() {
     let app = spawn_app().await;
-    if app.state.db.backend() != rampart::store::Backend::Sqlite {
+    if app.state.db().backend() != rampart::store::Backend::Sqlite {
         println!("skipped: the reconcile command test reads the SQLite default");
         return;
     }
@@ -71,7 +71,7 @@ async fn reconcile_removes_old_orphans_and_posts_whose_media_is_gone() {
         .unwrap();
     let media = app.dir.path().join("media");
     let broken_id: uuid::Uuid = broken["id"].as_str().unwrap().parse().unwrap();
-    let (broken_key,): (String,) = (&app.state.db)
+    let (broken_key,): (String,) = (app.state.db())
         .fetch_one("SELECT base_key FROM posts WHERE id = $1", args![broken_id])
         .await
         .unwrap();
@@ -189,7 +189,7 @@ async fn reconcile_reports_an_unreadable_image_record_and_keeps_the_post() {
     app.exec("UPDATE posts SET image = 'not json' WHERE id = $1", args![id])
         .await;
 
-    let report = rampart::ops::reconcile::reconcile(&app.state.db, app.state.media.as_ref(), false, Duration::ZERO)
+    let report = rampart::ops::reconcile::reconcile(app.state.db(), app.state.media().as_ref(), false, Duration::ZERO)
         .await
         .unwrap();
 

@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 /// Subjects and bodies of the mail queued for `address`, oldest first.
 async fn mail_to(app: &TestApp, address: &str) -> Vec<(String, String)> {
     use rampart::store::Exec;
-    (&app.state.db)
+    (app.state.db())
         .fetch_all(
             "SELECT subject, body_text FROM outbox WHERE to_address = $1 ORDER BY created_at, id",
             rampart::args![address],

@@ -15,7 +15,7 @@ async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
 }
 
 async fn audit_kinds(app: &TestApp, user: &TestUser) -> Vec<String> {
-    let rows: Vec<(String,)> = (&app.state.db)
+    let rows: Vec<(String,)> = (app.state.db())
         .fetch_all(
             "SELECT kind FROM audit_events WHERE target_id = $1 ORDER BY id",
             args![user.uid()],

@@ -46,7 +46,7 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     })
     .await;
 
-    let version = rampart::ops::transfer::schema_version(&app.state.db).await.unwrap();
+    let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
     assert_eq!(version, Some(4), "the upgrade applied the new migration");
     let token = sign_in(&app, "oldadmin", "an old release passphrase").await;
     let me: Value = app.get_auth("/api/v1/me", &token).await.json().await.unwrap();
@@ -185,9 +185,9 @@ async fn a_postgresql_database_from_the_previous_release_upgrades_and_keeps_its_
 
     let url = pg.url.clone();
     let app = spawn_app_with(move |s| s.database.url = Some(url)).await;
-    let version = rampart::ops::transfer::schema_version(&app.state.db).await.unwrap();
+    let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
     assert_eq!(version, Some(4));
-    let counts = rampart::ops::transfer::count_rows(&mut app.state.db.begin().await.unwrap())
+    let counts = rampart::ops::transfer::count_rows(&mut app.state.db().begin().await.unwrap())
         .await
         .unwrap();
     assert!(counts.iter().all(|(_, n)| *n == 1), "every row is kept: {counts:?}");
