@@ -12,9 +12,7 @@ use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 async fn registering_creates_an_account_and_signs_in() {
     let app = spawn_app().await;
     let res = app
-        .post_json(
-            "/api/v1/auth/register",
-            &json!({ "username": "Ada_L", "email": "  Ada@Example.COM ", "password": "analytical engine", "display_name": "Ada" }),
+        .register(&json!({ "username": "Ada_L", "email": "  Ada@Example.COM ", "password": "analytical engine", "display_name": "Ada" }),
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -33,7 +31,7 @@ async fn registering_creates_an_account_and_signs_in() {
     let id = uuid::Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap();
     assert_eq!(id.get_version_num(), 7, "ids are UUIDv7");
 
-    let me = app.get_auth("/api/v1/me", body["access_token"].as_str().unwrap()).await;
+    let me = app.me(body["access_token"].as_str().unwrap()).await;
     assert_eq!(me.status(), StatusCode::OK);
 }
 
@@ -88,7 +86,7 @@ async fn invalid_registrations_are_refused_field_by_field() {
         ),
     ];
     for (body, field, why) in cases {
-        let res = app.post_json("/api/v1/auth/register", &body).await;
+        let res = app.register(&body).await;
         let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert!(
             problem["errors"][field].is_array(),
@@ -186,7 +184,7 @@ async fn fields_outside_the_schema_are_refused_and_never_applied() {
     ] {
         let mut body = json!({ "username": "sneaky", "email": "sneaky@example.com", "password": "long enough pass" });
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let res = app.post_json("/api/v1/auth/register", &body).await;
+        let res = app.register(&body).await;
         assert_problem(res, StatusCode::BAD_REQUEST, "unknown_field").await;
     }
     let count = app.count("SELECT COUNT(*) FROM users", &[]).await;
@@ -259,8 +257,7 @@ async fn the_caller_reads_and_edits_their_profile_but_nothing_else() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let res = app
-        .patch_json_auth(
-            "/api/v1/me",
+        .update_me(
             &user.access,
             &json!({ "display_name": " Grace ", "bio": "COBOL\nand more" }),
         )
@@ -275,17 +272,13 @@ async fn the_caller_reads_and_edits_their_profile_but_nothing_else() {
         json!({ "email": "x@example.com" }),
         json!({ "username": "root" }),
     ] {
-        let res = app.patch_json_auth("/api/v1/me", &user.access, &forbidden).await;
+        let res = app.update_me(&user.access, &forbidden).await;
         assert_problem(res, StatusCode::BAD_REQUEST, "unknown_field").await;
     }
-    let res = app
-        .patch_json_auth("/api/v1/me", &user.access, &json!({ "bio": "x".repeat(501) }))
-        .await;
+    let res = app.update_me(&user.access, &json!({ "bio": "x".repeat(501) })).await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
-    let cleared = app
-        .patch_json_auth("/api/v1/me", &user.access, &json!({ "display_name": null }))
-        .await;
+    let cleared = app.update_me(&user.access, &json!({ "display_name": null })).await;
     let body: Value = cleared.json().await.unwrap();
     assert_eq!(body["display_name"], Value::Null);
     assert_eq!(body["bio"], "COBOL\nand more", "an absent field is left as it is");
@@ -301,16 +294,14 @@ async fn changing_the_password_ends_other_sessions_only() {
     let other_access = other["access_token"].as_str().unwrap();
 
     let wrong = app
-        .post_json_auth(
-            "/api/v1/me/password",
+        .change_password(
             &user.access,
             &json!({ "current_password": "nope nope", "new_password": "brand new phrase" }),
         )
         .await;
     assert_problem(wrong, StatusCode::FORBIDDEN, "wrong_password").await;
     let weak = app
-        .post_json_auth(
-            "/api/v1/me/password",
+        .change_password(
             &user.access,
             &json!({ "current_password": user.password, "new_password": "short" }),
         )
@@ -318,20 +309,19 @@ async fn changing_the_password_ends_other_sessions_only() {
     assert_problem(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
     let ok = app
-        .post_json_auth(
-            "/api/v1/me/password",
+        .change_password(
             &user.access,
             &json!({ "current_password": user.password, "new_password": "brand new phrase" }),
         )
         .await;
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        app.get_auth("/api/v1/me", &user.access).await.status(),
+        app.me(&user.access).await.status(),
         StatusCode::OK,
         "this session continues"
     );
     assert_eq!(
-        app.get_auth("/api/v1/me", other_access).await.status(),
+        app.me(other_access).await.status(),
         StatusCode::UNAUTHORIZED,
         "other sessions end"
     );
@@ -420,7 +410,7 @@ async fn an_unknown_role_in_the_database_refuses_the_request_instead_of_demoting
         .unwrap();
     drop(conn);
 
-    let res = app.get_auth("/api/v1/me", &user.access).await;
+    let res = app.me(&user.access).await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "fails closed");
     let body: Value = res.json().await.unwrap();
     assert!(

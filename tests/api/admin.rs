@@ -217,7 +217,7 @@ async fn disabling_a_user_ends_their_sessions_and_refuses_their_login_like_a_wro
     let app = spawn_app().await;
     let admin = app.user_with_role(Role::Admin).await;
     let user = app.new_user().await;
-    assert_eq!(app.get_auth("/api/v1/me", &user.access).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&user.access).await.status(), StatusCode::OK);
     let wrong = assert_problem(
         app.login(&user.username, "not the password at all").await,
         StatusCode::UNAUTHORIZED,
@@ -232,7 +232,7 @@ async fn disabling_a_user_ends_their_sessions_and_refuses_their_login_like_a_wro
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["disabled"], true);
-    let res = app.get_auth("/api/v1/me", &user.access).await;
+    let res = app.me(&user.access).await;
     assert_problem(res, StatusCode::UNAUTHORIZED, "session_ended").await;
     let refused = assert_problem(
         app.login(&user.username, &user.password).await,
@@ -268,7 +268,7 @@ async fn a_re_enabled_user_can_log_in_again() {
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap();
-    assert_eq!(app.get_auth("/api/v1/me", access).await.status(), StatusCode::OK);
+    assert_eq!(app.me(access).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -125,7 +125,7 @@ async fn cors_allows_only_configured_exact_origins_and_varies_on_origin() {
 async fn json_bodies_over_64_kib_are_refused_with_413() {
     let app = spawn_app().await;
     let big = json!({ "login": "x".repeat(70 * 1024), "password": "whatever long" });
-    let res = app.post_json("/api/v1/auth/login", &big).await;
+    let res = app.login_with(&big).await;
     assert_problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 }
 
@@ -189,9 +189,7 @@ async fn axum_rejections_use_the_problem_shape() {
         .unwrap();
     assert_problem(wrong_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
 
-    let wrong_shape = app
-        .post_json("/api/v1/auth/login", &json!({ "login": 5, "password": [] }))
-        .await;
+    let wrong_shape = app.login_with(&json!({ "login": 5, "password": [] })).await;
     assert_problem(wrong_shape, StatusCode::BAD_REQUEST, "invalid_body").await;
 
     let admin_query = app.get_auth("/api/v1/admin/users?limit=abc", &user.access).await;
@@ -323,7 +321,7 @@ async fn every_json_route_refuses_a_body_that_is_not_an_object() {
         }
     }
     // Nothing was changed by the array that once mapped onto the profile's fields.
-    let me: serde_json::Value = app.get_auth("/api/v1/me", &user.access).await.json().await.unwrap();
+    let me: serde_json::Value = app.me(&user.access).await.json().await.unwrap();
     assert_eq!((me["display_name"].as_str(), me["bio"].as_str()), (None, Some("")));
     assert_eq!(app.login(&user.username, &user.password).await.status(), StatusCode::OK);
 }

@@ -294,6 +294,88 @@ impl TestApp {
             .expect("request")
     }
 
+    // One method per endpoint, so tests speak the API rather than repeat its paths.
+
+    /// `GET /api/v1/me`
+    pub async fn me(&self, token: &str) -> Response {
+        self.get_auth("/api/v1/me", token).await
+    }
+
+    /// `PATCH /api/v1/me`
+    pub async fn update_me(&self, token: &str, body: &Value) -> Response {
+        self.patch_json_auth("/api/v1/me", token, body).await
+    }
+
+    /// `GET /api/v1/me/export`
+    pub async fn export_account(&self, token: &str) -> Response {
+        self.get_auth("/api/v1/me/export", token).await
+    }
+
+    /// `POST /api/v1/me/password`
+    pub async fn change_password(&self, token: &str, body: &Value) -> Response {
+        self.post_json_auth("/api/v1/me/password", token, body).await
+    }
+
+    /// `POST /api/v1/me/email`
+    pub async fn request_email_change(&self, token: &str, body: &Value) -> Response {
+        self.post_json_auth("/api/v1/me/email", token, body).await
+    }
+
+    /// `POST /api/v1/auth/register`
+    pub async fn register(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/register", body).await
+    }
+
+    /// `POST /api/v1/auth/login`
+    pub async fn login_with(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/login", body).await
+    }
+
+    /// `POST /api/v1/auth/refresh`
+    pub async fn refresh(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/refresh", body).await
+    }
+
+    /// `POST /api/v1/auth/password/forgot`
+    pub async fn forgot_password(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/password/forgot", body).await
+    }
+
+    /// `POST /api/v1/auth/password/reset`
+    pub async fn reset_password(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/password/reset", body).await
+    }
+
+    /// `POST /api/v1/auth/verify-email`
+    pub async fn verify_email(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/verify-email", body).await
+    }
+
+    /// `POST /api/v1/auth/email/confirm`
+    pub async fn confirm_email_change(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/email/confirm", body).await
+    }
+
+    /// `POST /api/v1/auth/verify-email/resend`
+    pub async fn resend_verification(&self, token: &str) -> Response {
+        self.post_auth("/api/v1/auth/verify-email/resend", token).await
+    }
+
+    /// `POST /api/v1/auth/logout`
+    pub async fn logout(&self, token: &str) -> Response {
+        self.post_auth("/api/v1/auth/logout", token).await
+    }
+
+    /// `POST /api/v1/auth/logout-all`
+    pub async fn logout_all(&self, token: &str) -> Response {
+        self.post_auth("/api/v1/auth/logout-all", token).await
+    }
+
+    /// `GET /api/v1/auth/sessions`
+    pub async fn sessions(&self, token: &str) -> Response {
+        self.get_auth("/api/v1/auth/sessions", token).await
+    }
+
     pub async fn register_raw(&self, username: &str, email: &str, password: &str) -> Response {
         self.post_json(
             "/api/v1/auth/register",

@@ -305,7 +305,7 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
             "{username} signs in with their original password"
         );
         let body: Value = res.json().await.unwrap();
-        let me = app.get_auth("/api/v1/me", body["access_token"].as_str().unwrap()).await;
+        let me = app.me(body["access_token"].as_str().unwrap()).await;
         let me: Value = me.json().await.unwrap();
         assert_eq!(me["role"], role, "{username}'s role");
     }

@@ -16,12 +16,12 @@ async fn a_database_outage_gives_fast_503s_and_service_recovers_without_a_restar
     })
     .await;
     let user = app.new_user().await;
-    assert_eq!(app.get_auth("/api/v1/me", &user.access).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&user.access).await.status(), StatusCode::OK);
 
     pg.ctl_stop();
 
     let started = Instant::now();
-    let res = app.get_auth("/api/v1/me", &user.access).await;
+    let res = app.me(&user.access).await;
     assert!(
         res.headers().get("retry-after").is_some(),
         "Retry-After tells clients when to come back"
@@ -57,6 +57,6 @@ async fn a_database_outage_gives_fast_503s_and_service_recovers_without_a_restar
         assert!(Instant::now() < deadline, "not ready again within 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(app.get_auth("/api/v1/me", &user.access).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&user.access).await.status(), StatusCode::OK);
     assert_eq!(app.login(&user.username, &user.password).await.status(), StatusCode::OK);
 }

@@ -41,16 +41,12 @@ async fn register(app: &TestApp, username: &str) -> Value {
 }
 
 async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
-    app.post_json("/api/v1/auth/verify-email", &json!({ "token": token }))
-        .await
+    app.verify_email(&json!({ "token": token })).await
 }
 
 async fn reset(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
-    app.post_json(
-        "/api/v1/auth/password/reset",
-        &json!({ "token": token, "new_password": password }),
-    )
-    .await
+    app.reset_password(&json!({ "token": token, "new_password": password }))
+        .await
 }
 
 #[tokio::test]
@@ -88,7 +84,7 @@ async fn registering_sends_a_verification_link_built_from_the_public_origin() {
     assert_eq!(stored, 0, "tokens are stored only as hashes");
     assert_eq!(verify(&app, &token).await.status(), StatusCode::NO_CONTENT);
     let me: Value = app
-        .get_auth("/api/v1/me", body["access_token"].as_str().unwrap())
+        .me(body["access_token"].as_str().unwrap())
         .await
         .json()
         .await
@@ -152,8 +148,7 @@ async fn one_verification_token_used_by_twenty_requests_succeeds_once() {
 async fn tokens_for_another_purpose_or_expired_are_refused() {
     let app = spawn_app().await;
     let user = app.user_named("purpose").await;
-    app.post_json("/api/v1/auth/password/forgot", &json!({ "email": user.email }))
-        .await;
+    app.forgot_password(&json!({ "email": user.email })).await;
     let reset_token = wait_for_token(&app, &user.email, "Reset").await;
     assert_problem(
         verify(&app, &reset_token).await,
@@ -161,9 +156,7 @@ async fn tokens_for_another_purpose_or_expired_are_refused() {
         "invalid_token",
     )
     .await;
-    let res = app
-        .post_json("/api/v1/auth/email/confirm", &json!({ "token": reset_token }))
-        .await;
+    let res = app.confirm_email_change(&json!({ "token": reset_token })).await;
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_token").await;
 
     let other = spawn_app().await;
@@ -229,24 +222,16 @@ async fn resending_verification_is_throttled_and_replaces_the_old_link() {
     let body = register(&app, "resender").await;
     let access = body["access_token"].as_str().unwrap();
     let first = token_from_mail(&app, "resender@example.com", "Confirm").await;
-    assert_eq!(
-        app.post_auth("/api/v1/auth/verify-email/resend", access).await.status(),
-        StatusCode::ACCEPTED
-    );
+    assert_eq!(app.resend_verification(access).await.status(), StatusCode::ACCEPTED);
     let second = token_from_mail(&app, "resender@example.com", "Confirm").await;
     assert_ne!(first, second);
     assert_problem(verify(&app, &first).await, StatusCode::BAD_REQUEST, "invalid_token").await;
-    assert_eq!(
-        app.post_auth("/api/v1/auth/verify-email/resend", access).await.status(),
-        StatusCode::ACCEPTED
-    );
-    let limited = app.post_auth("/api/v1/auth/verify-email/resend", access).await;
+    assert_eq!(app.resend_verification(access).await.status(), StatusCode::ACCEPTED);
+    let limited = app.resend_verification(access).await;
     assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 
     let verified = app.new_user().await;
-    let res = app
-        .post_auth("/api/v1/auth/verify-email/resend", &verified.access)
-        .await;
+    let res = app.resend_verification(&verified.access).await;
     assert_problem(res, StatusCode::CONFLICT, "already_verified").await;
 }
 
@@ -265,18 +250,9 @@ async fn wait_for_token(app: &TestApp, address: &str, subject: &str) -> String {
 async fn forgot_password_answers_the_same_for_real_and_unknown_addresses() {
     let app = spawn_app().await;
     let user = app.user_named("forgetful").await;
-    let real = app
-        .post_json("/api/v1/auth/password/forgot", &json!({ "email": user.email }))
-        .await;
-    let unknown = app
-        .post_json(
-            "/api/v1/auth/password/forgot",
-            &json!({ "email": "nobody@example.com" }),
-        )
-        .await;
-    let malformed = app
-        .post_json("/api/v1/auth/password/forgot", &json!({ "email": "not an address" }))
-        .await;
+    let real = app.forgot_password(&json!({ "email": user.email })).await;
+    let unknown = app.forgot_password(&json!({ "email": "nobody@example.com" })).await;
+    let malformed = app.forgot_password(&json!({ "email": "not an address" })).await;
     let (a, b, c) = (real.status(), unknown.status(), malformed.status());
     assert_eq!(
         (a, b, c),
@@ -299,8 +275,7 @@ async fn forgot_password_answers_the_same_for_real_and_unknown_addresses() {
 async fn a_reset_changes_the_password_ends_every_session_and_signs_nobody_in() {
     let app = spawn_app().await;
     let user = app.user_named("resetter").await;
-    app.post_json("/api/v1/auth/password/forgot", &json!({ "email": user.email }))
-        .await;
+    app.forgot_password(&json!({ "email": user.email })).await;
     let token = wait_for_token(&app, &user.email, "Reset").await;
     assert_eq!(
         app.login(&user.username, &user.password).await.status(),
@@ -314,7 +289,7 @@ async fn a_reset_changes_the_password_ends_every_session_and_signs_nobody_in() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert!(res.text().await.unwrap().is_empty(), "no tokens: no automatic sign-in");
     assert_eq!(
-        app.get_auth("/api/v1/me", &user.access).await.status(),
+        app.me(&user.access).await.status(),
         StatusCode::UNAUTHORIZED,
         "sessions revoked"
     );
@@ -338,8 +313,7 @@ async fn a_reset_changes_the_password_ends_every_session_and_signs_nobody_in() {
 async fn one_reset_token_used_by_twenty_requests_succeeds_once() {
     let app = spawn_app().await;
     let user = app.user_named("parallel_reset").await;
-    app.post_json("/api/v1/auth/password/forgot", &json!({ "email": user.email }))
-        .await;
+    app.forgot_password(&json!({ "email": user.email })).await;
     let token = wait_for_token(&app, &user.email, "Reset").await;
     let statuses: Vec<StatusCode> = join_all((0..20).map(|i| {
         reset(
@@ -383,29 +357,15 @@ async fn forgot_password_is_throttled_per_address_and_per_ip() {
     })
     .await;
     for _ in 0..2 {
-        let res = app
-            .post_json(
-                "/api/v1/auth/password/forgot",
-                &json!({ "email": "someone@example.com" }),
-            )
-            .await;
+        let res = app.forgot_password(&json!({ "email": "someone@example.com" })).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
     }
-    let res = app
-        .post_json(
-            "/api/v1/auth/password/forgot",
-            &json!({ "email": "someone@example.com" }),
-        )
-        .await;
+    let res = app.forgot_password(&json!({ "email": "someone@example.com" })).await;
     assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // The fourth request from this IP is still within its budget of four; the fifth is refused.
-    let res = app
-        .post_json("/api/v1/auth/password/forgot", &json!({ "email": "other@example.com" }))
-        .await;
+    let res = app.forgot_password(&json!({ "email": "other@example.com" })).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let res = app
-        .post_json("/api/v1/auth/password/forgot", &json!({ "email": "third@example.com" }))
-        .await;
+    let res = app.forgot_password(&json!({ "email": "third@example.com" })).await;
     assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
@@ -416,7 +376,7 @@ async fn an_email_change_takes_effect_only_when_confirmed_from_the_new_address()
     let taken = app.user_named("occupant").await;
     let ask = async |new: &str, pw: &str| {
         let body = json!({ "new_email": new, "current_password": pw });
-        app.post_json_auth("/api/v1/me/email", &user.access, &body).await
+        app.request_email_change(&user.access, &body).await
     };
     assert_problem(
         ask("fresh@example.com", "wrong password").await,
@@ -448,15 +408,13 @@ async fn an_email_change_takes_effect_only_when_confirmed_from_the_new_address()
             .any(|(s, b)| s.contains("being changed") && b.contains("fresh@example.com")),
         "{notice:?}"
     );
-    let me: Value = app.get_auth("/api/v1/me", &user.access).await.json().await.unwrap();
+    let me: Value = app.me(&user.access).await.json().await.unwrap();
     assert_eq!(me["email"], user.email.as_str(), "unchanged until confirmed");
 
     let token = token_from_mail(&app, "fresh@example.com", "Confirm your new").await;
-    let res = app
-        .post_json("/api/v1/auth/email/confirm", &json!({ "token": token }))
-        .await;
+    let res = app.confirm_email_change(&json!({ "token": token })).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let me: Value = app.get_auth("/api/v1/me", &user.access).await.json().await.unwrap();
+    let me: Value = app.me(&user.access).await.json().await.unwrap();
     assert_eq!(
         (me["email"].as_str(), me["email_verified"].as_bool()),
         (Some("fresh@example.com"), Some(true))
@@ -473,8 +431,7 @@ async fn two_confirmations_racing_for_one_address_leave_exactly_one_owner() {
     let (a, b) = (app.user_named("racer_a").await, app.user_named("racer_b").await);
     for u in [&a, &b] {
         let res = app
-            .post_json_auth(
-                "/api/v1/me/email",
+            .request_email_change(
                 &u.access,
                 &json!({ "new_email": "prize@example.com", "current_password": u.password }),
             )
@@ -494,7 +451,7 @@ async fn two_confirmations_racing_for_one_address_leave_exactly_one_owner() {
         .collect();
     assert_eq!(tokens.len(), 2);
     let bodies: Vec<Value> = tokens.iter().map(|t| json!({ "token": t })).collect();
-    let confirms = bodies.iter().map(|b| app.post_json("/api/v1/auth/email/confirm", b));
+    let confirms = bodies.iter().map(|b| app.confirm_email_change(b));
     let statuses: Vec<StatusCode> = join_all(confirms).await.iter().map(|r| r.status()).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == StatusCode::OK).count(),
@@ -522,7 +479,7 @@ async fn the_export_holds_the_users_data_and_links_to_their_media() {
         .json()
         .await
         .unwrap();
-    let res = app.get_auth("/api/v1/me/export", &user.access).await;
+    let res = app.export_account(&user.access).await;
     assert_eq!(res.status(), StatusCode::OK);
     let export: Value = res.json().await.unwrap();
     assert_eq!(export["user"]["username"], "exporter");
@@ -571,10 +528,7 @@ async fn deleting_the_account_leaves_nothing_behind() {
         app.login(&user.username, &user.password).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        app.get_auth("/api/v1/me", &user.access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.me(&user.access).await.status(), StatusCode::UNAUTHORIZED);
     for (table, column) in [
         ("users", "id"),
         ("sessions", "user_id"),
@@ -610,11 +564,7 @@ async fn a_new_user_goes_through_the_whole_account_lifecycle() {
     let res = app.upload(&access, fixtures::jpeg(64, 64), "first post").await;
     assert_eq!(res.status(), StatusCode::CREATED);
     // Forget the password and reset it.
-    app.post_json(
-        "/api/v1/auth/password/forgot",
-        &json!({ "email": "lifecycle@example.com" }),
-    )
-    .await;
+    app.forgot_password(&json!({ "email": "lifecycle@example.com" })).await;
     let reset_token = wait_for_token(&app, "lifecycle@example.com", "Reset").await;
     assert_eq!(
         reset(&app, &reset_token, "the second passphrase").await.status(),
@@ -629,8 +579,7 @@ async fn a_new_user_goes_through_the_whole_account_lifecycle() {
     let access = login["access_token"].as_str().unwrap().to_owned();
     // Change the address.
     let res = app
-        .post_json_auth(
-            "/api/v1/me/email",
+        .request_email_change(
             &access,
             &json!({ "new_email": "moved@example.com", "current_password": "the second passphrase" }),
         )
@@ -638,13 +587,11 @@ async fn a_new_user_goes_through_the_whole_account_lifecycle() {
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let confirm = token_from_mail(&app, "moved@example.com", "Confirm your new").await;
     assert_eq!(
-        app.post_json("/api/v1/auth/email/confirm", &json!({ "token": confirm }))
-            .await
-            .status(),
+        app.confirm_email_change(&json!({ "token": confirm })).await.status(),
         StatusCode::OK
     );
     // Export, then delete.
-    let export: Value = app.get_auth("/api/v1/me/export", &access).await.json().await.unwrap();
+    let export: Value = app.export_account(&access).await.json().await.unwrap();
     assert_eq!(export["user"]["email"], "moved@example.com");
     assert_eq!(export["posts"].as_array().unwrap().len(), 1);
     let res = app

@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, TestUser, assert_problem, spawn_app};
 
 async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
-    app.post_json("/api/v1/auth/refresh", &json!({ "refresh_token": token }))
-        .await
+    app.refresh(&json!({ "refresh_token": token })).await
 }
 
 async fn audit_kinds(app: &TestApp, user: &TestUser) -> Vec<String> {
@@ -36,9 +35,7 @@ async fn refreshing_rotates_the_refresh_token() {
     assert_ne!(next, user.refresh);
     assert_eq!(body["user"]["id"], user.id.as_str());
     assert_eq!(
-        app.get_auth("/api/v1/me", body["access_token"].as_str().unwrap())
-            .await
-            .status(),
+        app.me(body["access_token"].as_str().unwrap()).await.status(),
         StatusCode::OK
     );
     assert_eq!(
@@ -68,10 +65,7 @@ async fn replaying_a_rotated_refresh_token_revokes_the_whole_session() {
         "invalid_refresh_token",
     )
     .await;
-    assert_eq!(
-        app.get_auth("/api/v1/me", new_access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.me(new_access).await.status(), StatusCode::UNAUTHORIZED);
     assert!(
         audit_kinds(&app, &user)
             .await
@@ -113,12 +107,7 @@ async fn unknown_and_garbage_refresh_tokens_are_refused() {
         )
         .await;
     }
-    let res = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({ "refresh_token": "a", "role": "admin" }),
-        )
-        .await;
+    let res = app.refresh(&json!({ "refresh_token": "a", "role": "admin" })).await;
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
 }
 
@@ -138,7 +127,7 @@ async fn an_idle_or_expired_session_cannot_be_refreshed() {
         "invalid_refresh_token",
     )
     .await;
-    let res = app.get_auth("/api/v1/me", &user.access).await;
+    let res = app.me(&user.access).await;
     assert_problem(res, StatusCode::UNAUTHORIZED, "session_ended").await;
 }
 
@@ -146,17 +135,9 @@ async fn an_idle_or_expired_session_cannot_be_refreshed() {
 async fn logout_stops_the_access_token_on_the_next_request() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    assert_eq!(app.get_auth("/api/v1/me", &user.access).await.status(), StatusCode::OK);
-    assert_eq!(
-        app.post_auth("/api/v1/auth/logout", &user.access).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_problem(
-        app.get_auth("/api/v1/me", &user.access).await,
-        StatusCode::UNAUTHORIZED,
-        "session_ended",
-    )
-    .await;
+    assert_eq!(app.me(&user.access).await.status(), StatusCode::OK);
+    assert_eq!(app.logout(&user.access).await.status(), StatusCode::NO_CONTENT);
+    assert_problem(app.me(&user.access).await, StatusCode::UNAUTHORIZED, "session_ended").await;
     assert_eq!(refresh(&app, &user.refresh).await.status(), StatusCode::UNAUTHORIZED);
     assert!(audit_kinds(&app, &user).await.contains(&"logout".to_owned()));
 }
@@ -167,24 +148,13 @@ async fn logout_all_ends_every_session_of_the_user_and_no_one_elses() {
     let user = app.new_user().await;
     let bystander = app.new_user().await;
     let second: Value = app.login(&user.username, &user.password).await.json().await.unwrap();
+    assert_eq!(app.logout_all(&user.access).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.me(&user.access).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        app.post_auth("/api/v1/auth/logout-all", &user.access).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.get_auth("/api/v1/me", &user.access).await.status(),
+        app.me(second["access_token"].as_str().unwrap()).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        app.get_auth("/api/v1/me", second["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.get_auth("/api/v1/me", &bystander.access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.me(&bystander.access).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -194,12 +164,7 @@ async fn a_user_lists_their_sessions_and_revokes_one_device() {
     let laptop: Value = app.login(&user.username, &user.password).await.json().await.unwrap();
     let laptop_access = laptop["access_token"].as_str().unwrap();
 
-    let list: Value = app
-        .get_auth("/api/v1/auth/sessions", &user.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.sessions(&user.access).await.json().await.unwrap();
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
@@ -212,11 +177,8 @@ async fn a_user_lists_their_sessions_and_revokes_one_device() {
         .delete_auth(&format!("/api/v1/auth/sessions/{laptop_sid}"), &user.access)
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.get_auth("/api/v1/me", laptop_access).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(app.get_auth("/api/v1/me", &user.access).await.status(), StatusCode::OK);
+    assert_eq!(app.me(laptop_access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me(&user.access).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -224,18 +186,13 @@ async fn another_users_session_cannot_be_revoked() {
     let app = spawn_app().await;
     let owner = app.new_user().await;
     let intruder = app.new_user().await;
-    let list: Value = app
-        .get_auth("/api/v1/auth/sessions", &owner.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.sessions(&owner.access).await.json().await.unwrap();
     let sid = list["items"][0]["id"].as_str().unwrap();
     let res = app
         .delete_auth(&format!("/api/v1/auth/sessions/{sid}"), &intruder.access)
         .await;
     assert_problem(res, StatusCode::NOT_FOUND, "session_not_found").await;
-    assert_eq!(app.get_auth("/api/v1/me", &owner.access).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&owner.access).await.status(), StatusCode::OK);
 }
 
 fn set_cookie(res: &reqwest::Response) -> String {
@@ -263,10 +220,7 @@ async fn cookie_mode_keeps_the_refresh_token_out_of_the_body_and_requires_the_cs
     let app = spawn_app().await;
     let user = app.new_user().await;
     let res = app
-        .post_json(
-            "/api/v1/auth/login",
-            &json!({ "login": user.username, "password": user.password, "refresh_cookie": true }),
-        )
+        .login_with(&json!({ "login": user.username, "password": user.password, "refresh_cookie": true }))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = set_cookie(&res);

@@ -56,9 +56,7 @@ async fn auth_endpoints_fail_closed_when_the_configured_redis_is_unreachable() {
     assert_eq!(count, 0, "nothing was written without the limit check");
     let login = app.login("anyone", "any password").await;
     assert_problem(login, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
-    let refresh = app
-        .post_json("/api/v1/auth/refresh", &json!({ "refresh_token": "x" }))
-        .await;
+    let refresh = app.refresh(&json!({ "refresh_token": "x" })).await;
     assert_problem(refresh, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
     assert_problem(
         app.get("/readyz").await,

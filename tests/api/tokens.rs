@@ -41,7 +41,7 @@ fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
 }
 
 async fn assert_refused(app: &TestApp, token: &str, why: &str) {
-    let res = app.get_auth("/api/v1/me", token).await;
+    let res = app.me(token).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{why}");
     let challenge = res
         .headers()
@@ -161,7 +161,7 @@ async fn expired_tokens_and_wrong_issuer_or_audience_are_refused_even_with_our_k
     let key = server_key(&app);
     // A control: our own key with untouched claims is accepted, so the refusals below are meaningful.
     let control = sign(&key, &header, &claims);
-    assert_eq!(app.get_auth("/api/v1/me", &control).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&control).await.status(), StatusCode::OK);
 
     let now = claims["iat"].as_u64().unwrap();
     let mut expired = claims.clone();

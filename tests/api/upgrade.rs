@@ -49,7 +49,7 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
     assert_eq!(version, Some(4), "the upgrade applied the new migration");
     let token = sign_in(&app, "oldadmin", "an old release passphrase").await;
-    let me: Value = app.get_auth("/api/v1/me", &token).await.json().await.unwrap();
+    let me: Value = app.me(&token).await.json().await.unwrap();
     assert_eq!(me["id"], "01a23830-437b-7518-ae39-3acd9ebcc4ff");
     assert_eq!(me["role"], "admin");
     assert_eq!(me["bio"], "kept across upgrades");
@@ -193,7 +193,7 @@ async fn a_postgresql_database_from_the_previous_release_upgrades_and_keeps_its_
     assert!(counts.iter().all(|(_, n)| *n == 1), "every row is kept: {counts:?}");
 
     let token = sign_in(&app, "legacy", "an old release passphrase").await;
-    let me: Value = app.get_auth("/api/v1/me", &token).await.json().await.unwrap();
+    let me: Value = app.me(&token).await.json().await.unwrap();
     let at = rampart::domain::rfc3339(rampart::domain::from_unix_ms(created).unwrap());
     assert_eq!(
         (&me["id"], &me["role"], &me["created_at"], &me["email_verified"]),
