@@ -376,6 +376,26 @@ impl TestApp {
         self.get_auth("/api/v1/auth/sessions", token).await
     }
 
+    /// `GET /api/v1/posts?{query}` (the feed; `query` may be empty).
+    pub async fn feed(&self, query: &str) -> Response {
+        let path = if query.is_empty() {
+            "/api/v1/posts".to_owned()
+        } else {
+            format!("/api/v1/posts?{query}")
+        };
+        self.get(&path).await
+    }
+
+    /// `GET /api/v1/users/{username}/posts`
+    pub async fn user_posts(&self, username: &str) -> Response {
+        self.get(&format!("/api/v1/users/{username}/posts")).await
+    }
+
+    /// `GET /api/v1/posts/{id}`
+    pub async fn get_post(&self, id: &str) -> Response {
+        self.get(&format!("/api/v1/posts/{id}")).await
+    }
+
     pub async fn register_raw(&self, username: &str, email: &str, password: &str) -> Response {
         self.post_json(
             "/api/v1/auth/register",

@@ -309,7 +309,7 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         let me: Value = me.json().await.unwrap();
         assert_eq!(me["role"], role, "{username}'s role");
     }
-    let feed: Value = app.get("/api/v1/posts?q=pier").await.json().await.unwrap();
+    let feed: Value = app.feed("q=pier").await.json().await.unwrap();
     let captions: Vec<&str> = (feed["items"].as_array().unwrap().iter())
         .map(|p| p["caption"].as_str().unwrap())
         .collect();

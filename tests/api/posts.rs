@@ -342,7 +342,7 @@ async fn the_feed_is_newest_first_and_filters_by_author_tag_text_and_time() {
     let second = post(&app, &bob, "Mountain sunrise #travel #daily").await;
     let third = post(&app, &ann, "Evening sunrise over lakes #travel").await;
 
-    let feed: Value = app.get("/api/v1/posts").await.json().await.unwrap();
+    let feed: Value = app.feed("").await.json().await.unwrap();
     let ids: Vec<&str> = feed["items"]
         .as_array()
         .unwrap()
@@ -360,65 +360,40 @@ async fn the_feed_is_newest_first_and_filters_by_author_tag_text_and_time() {
     assert_eq!(feed["next_cursor"], Value::Null);
 
     let count = |v: &Value| v["items"].as_array().unwrap().len();
-    let by_author: Value = app.get("/api/v1/posts?author=ann_feed").await.json().await.unwrap();
+    let by_author: Value = app.feed("author=ann_feed").await.json().await.unwrap();
     assert_eq!(count(&by_author), 2);
-    let user_posts: Value = app.get("/api/v1/users/bob_feed/posts").await.json().await.unwrap();
+    let user_posts: Value = app.user_posts("bob_feed").await.json().await.unwrap();
     assert_eq!(count(&user_posts), 1);
-    let tagged: Value = app.get("/api/v1/posts?tag=%23Travel").await.json().await.unwrap();
+    let tagged: Value = app.feed("tag=%23Travel").await.json().await.unwrap();
     assert_eq!(count(&tagged), 2);
-    let text: Value = app.get("/api/v1/posts?q=SUNRISE%20lakes").await.json().await.unwrap();
+    let text: Value = app.feed("q=SUNRISE%20lakes").await.json().await.unwrap();
     assert_eq!(count(&text), 1, "all words must match");
     assert_eq!(text["items"][0]["id"], third["id"]);
-    let hostile: Value = app
-        .get("/api/v1/posts?q=%22%20OR%20*%20NEAR(")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let hostile: Value = app.feed("q=%22%20OR%20*%20NEAR(").await.json().await.unwrap();
     assert_eq!(count(&hostile), 0, "search syntax is treated as words");
 
     let since = first["created_at"].as_str().unwrap();
-    let later: Value = app
-        .get(&format!("/api/v1/posts?until={since}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let later: Value = app.feed(&format!("until={since}")).await.json().await.unwrap();
     assert_eq!(count(&later), 0, "until is exclusive");
-    let all: Value = app
-        .get(&format!("/api/v1/posts?since={since}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.feed(&format!("since={since}")).await.json().await.unwrap();
     assert_eq!(count(&all), 3);
 
     assert_problem(
-        app.get("/api/v1/posts?limit=101").await,
+        app.feed("limit=101").await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
     assert_problem(
-        app.get("/api/v1/posts?since=yesterday").await,
+        app.feed("since=yesterday").await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
+    assert_problem(app.feed("cursor=abc").await, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+    assert_problem(app.feed("sort=asc").await, StatusCode::BAD_REQUEST, "invalid_query").await;
     assert_problem(
-        app.get("/api/v1/posts?cursor=abc").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_cursor",
-    )
-    .await;
-    assert_problem(
-        app.get("/api/v1/posts?sort=asc").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_query",
-    )
-    .await;
-    assert_problem(
-        app.get("/api/v1/users/nobody_here/posts").await,
+        app.user_posts("nobody_here").await,
         StatusCode::NOT_FOUND,
         "user_not_found",
     )
@@ -574,16 +549,11 @@ async fn posts_of_disabled_accounts_disappear_from_feeds() {
     rampart::store::users::admin_update(app.state.db(), user.uid(), None, Some(true))
         .await
         .unwrap();
-    let feed: Value = app.get("/api/v1/posts").await.json().await.unwrap();
+    let feed: Value = app.feed("").await.json().await.unwrap();
     assert!(feed["items"].as_array().unwrap().is_empty());
     let path = format!("/api/v1/posts/{}", p["id"].as_str().unwrap());
     assert_problem(app.get(&path).await, StatusCode::NOT_FOUND, "post_not_found").await;
-    assert_problem(
-        app.get("/api/v1/users/fading/posts").await,
-        StatusCode::NOT_FOUND,
-        "user_not_found",
-    )
-    .await;
+    assert_problem(app.user_posts("fading").await, StatusCode::NOT_FOUND, "user_not_found").await;
 }
 
 fn form(caption: &str, image: Vec<u8>) -> Form {
@@ -724,7 +694,7 @@ async fn upload_bodies_wait_for_the_memory_budget_instead_of_piling_up() {
     for _ in 0..10 {
         tokio::select! {
             res = &mut b => panic!("B was answered while A held the budget: {}", res.status()),
-            res = app.get("/api/v1/posts?limit=1") => assert_eq!(res.status(), StatusCode::OK),
+            res = app.feed("limit=1") => assert_eq!(res.status(), StatusCode::OK),
         }
     }
     tx.send(Ok(image[100..].to_vec())).await.unwrap();
@@ -749,7 +719,7 @@ async fn a_flood_of_uploads_does_not_starve_reads() {
     let reads = async {
         let mut answered = 0;
         for _ in 0..10 {
-            if app.get("/api/v1/posts?limit=5").await.status() == StatusCode::OK {
+            if app.feed("limit=5").await.status() == StatusCode::OK {
                 answered += 1;
             }
         }

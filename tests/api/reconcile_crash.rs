@@ -198,7 +198,7 @@ async fn reconcile_reports_an_unreadable_image_record_and_keeps_the_post() {
     assert_eq!(app.post_count().await, 1, "the post row is kept");
     assert_eq!(app.stored_keys().await.len(), 1, "and so is its media");
     // Reading it fails closed with a problem, never with a guess.
-    let res = app.get(&format!("/api/v1/posts/{id}")).await;
+    let res = app.get_post(&id.to_string()).await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 }

@@ -55,7 +55,7 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     assert_eq!(me["bio"], "kept across upgrades");
     assert_eq!(me["email_verified"], true);
 
-    let feed: Value = app.get("/api/v1/posts").await.json().await.unwrap();
+    let feed: Value = app.feed("").await.json().await.unwrap();
     let items = feed["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{feed}");
     let post = &items[0];
@@ -64,9 +64,9 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     assert_eq!(post["tags"], json!(["legacy"]));
     let image = app.fetch(post["image"]["display_url"].as_str().unwrap()).await;
     assert_eq!(image.status(), StatusCode::OK, "the old media is still served");
-    let tagged: Value = app.get("/api/v1/posts?tag=legacy").await.json().await.unwrap();
+    let tagged: Value = app.feed("tag=legacy").await.json().await.unwrap();
     assert_eq!(tagged["items"].as_array().unwrap().len(), 1, "tags survive");
-    let found: Value = app.get("/api/v1/posts?q=previous").await.json().await.unwrap();
+    let found: Value = app.feed("q=previous").await.json().await.unwrap();
     assert_eq!(
         found["items"].as_array().unwrap().len(),
         1,
@@ -200,15 +200,10 @@ async fn a_postgresql_database_from_the_previous_release_upgrades_and_keeps_its_
         (&json!(user), &json!("admin"), &json!(at), &json!(true)),
         "ids, roles and instants convert exactly"
     );
-    let got: Value = app.get(&format!("/api/v1/posts/{post}")).await.json().await.unwrap();
+    let got: Value = app.get_post(&post.to_string()).await.json().await.unwrap();
     assert_eq!(got["caption"], "Written by the previous release #legacy");
     assert_eq!(got["created_at"], json!(at));
-    let found: Value = app
-        .get("/api/v1/posts?q=previous&tag=legacy")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let found: Value = app.feed("q=previous&tag=legacy").await.json().await.unwrap();
     assert_eq!(
         found["items"].as_array().unwrap().len(),
         1,
