@@ -200,7 +200,7 @@ async fn a_postgresql_database_from_the_previous_release_upgrades_and_keeps_its_
         (&json!(user), &json!("admin"), &json!(at), &json!(true)),
         "ids, roles and instants convert exactly"
     );
-    let got: Value = app.get_post(&post.to_string()).await.json().await.unwrap();
+    let got: Value = app.get_post(post).await.json().await.unwrap();
     assert_eq!(got["caption"], "Written by the previous release #legacy");
     assert_eq!(got["created_at"], json!(at));
     let found: Value = app.feed("q=previous&tag=legacy").await.json().await.unwrap();
