@@ -55,7 +55,7 @@ struct Export {
 /// Everything stored about the caller, as JSON.
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = Export), (status = 401, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result<Json<Export>> {
     let row = store::users::find_by_id(state.db(), user.user_id)
         .await?
@@ -117,7 +117,7 @@ struct DeleteAccountRequest {
         (status = 403, body = Problem, content_type = "application/problem+json", description = "`wrong_password`"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`last_admin`"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn delete_account(
     State(state): State<AppState>,
     user: AuthUser,

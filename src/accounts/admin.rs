@@ -47,7 +47,7 @@ struct UserQuery {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %actor.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %actor.user_id))]
 async fn list_users(
     State(state): State<AppState>,
     actor: AuthUser,
@@ -96,7 +96,7 @@ struct UpdateUserRequest {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`last_admin`"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %actor.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %actor.user_id))]
 async fn update_user(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -185,7 +185,7 @@ struct AuditView {
         (status = 200, body = Page<AuditView>),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %actor.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %actor.user_id))]
 async fn list_audit(
     State(state): State<AppState>,
     actor: AuthUser,

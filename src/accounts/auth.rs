@@ -15,7 +15,7 @@ use super::views::TokenResponse;
 use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
-use crate::auth::sessions::{self, Issued};
+use crate::auth::sessions::{self, INVALID_CREDENTIALS, Issued};
 use crate::domain::{DisplayName, Email, Password, Role, Username};
 use crate::error::code;
 use crate::error::{AppError, FieldErrors, Problem, Result};
@@ -46,11 +46,6 @@ struct RegisterRequest {
     display_name: Option<String>,
 }
 
-pub(super) const INVALID_CREDENTIALS: AppError = AppError::Unauthorized {
-    code: code::INVALID_CREDENTIALS,
-    detail: "The login or password is incorrect.",
-};
-
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
@@ -60,7 +55,7 @@ pub(super) const INVALID_CREDENTIALS: AppError = AppError::Unauthorized {
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Validation failed"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn register(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -132,7 +127,7 @@ struct LoginRequest {
         (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_credentials`, the same for unknown, wrong and disabled"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn login(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -165,7 +160,7 @@ async fn login(
     };
     let attempt = crate::domain::password::normalise_attempt(&req.password);
     let verified = state
-        .hasher
+        .hasher()
         .verify(&attempt, user.as_ref().map(|u| u.password_hash.as_str()))
         .await?;
     let user = match user {
@@ -203,7 +198,7 @@ pub(super) fn token_answer(jar: CookieJar, issued: Issued, cookie_mode: bool) ->
 /// End this session. Its access token stops working on the next request.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar, user: AuthUser) -> Result<Response> {
     store::sessions::revoke_owned(state.db(), user.user_id, user.session_id, "logout").await?;
     let event = Event::SignedOut {
@@ -217,7 +212,7 @@ async fn logout(State(state): State<AppState>, meta: RequestMeta, jar: CookieJar
 /// End every session of the caller, this one included.
 #[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn logout_all(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -235,7 +230,7 @@ async fn logout_all(
 
 /// The public keys that verify access tokens.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "A JWK set")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = Json(state.keys().jwks()).into_response();
     res.headers_mut()

@@ -54,7 +54,7 @@ struct ChangeEmailRequest {
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`email_taken`"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn request_email_change(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -92,7 +92,7 @@ async fn request_email_change(
     let confirm = templates::confirm_email_change(origin, new_email.as_str(), &row.username, &token, ttl);
     state.mailer().queue(state.db(), &confirm).await?;
     state
-        .mailer
+        .mailer()
         .queue(
             state.db(),
             &templates::email_change_notice(&row.email, &row.username, new_email.as_str()),
@@ -118,7 +118,7 @@ struct ConfirmRequest {
         (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_token`"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`email_taken`"),
     ))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn confirm_email_change(
     State(state): State<AppState>,
     meta: RequestMeta,

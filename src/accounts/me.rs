@@ -33,7 +33,7 @@ const GONE: AppError = AppError::Unauthorized {
 /// The caller's account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserView>> {
     let row = store::users::find_by_id(state.db(), user.user_id).await?.ok_or(GONE)?;
     Ok(Json(UserView::from(&row)))
@@ -61,7 +61,7 @@ struct UpdateMeRequest {
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Unknown field"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn update_me(
     State(state): State<AppState>,
     user: AuthUser,
@@ -113,7 +113,7 @@ struct ChangePasswordRequest {
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn change_password(
     State(state): State<AppState>,
     meta: RequestMeta,

@@ -38,7 +38,7 @@ struct ForgotRequest {
 /// address; mail goes only to real, active accounts.
 #[utoipa::path(post, path = "/api/v1/auth/password/forgot", tag = "auth", request_body = ForgotRequest,
     responses((status = 202, description = "Always the same body"), (status = 429, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn forgot_password(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -109,7 +109,7 @@ struct ResetRequest {
         (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_token`"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Password policy"),
     ))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn reset_password(
     State(state): State<AppState>,
     meta: RequestMeta,

@@ -39,7 +39,7 @@ struct RefreshRequest {
         (status = 403, body = Problem, content_type = "application/problem+json", description = "`csrf_failed` in cookie mode"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn refresh_session(
     State(state): State<AppState>,
     meta: RequestMeta,

@@ -44,7 +44,7 @@ struct SessionList {
 /// List the caller's live sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = SessionList), (status = 401, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn list_sessions(State(state): State<AppState>, user: AuthUser) -> Result<Json<SessionList>> {
     let rows = store::sessions::list_live(state.db(), user.user_id).await?;
     let items = rows
@@ -66,7 +66,7 @@ async fn list_sessions(State(state): State<AppState>, user: AuthUser) -> Result<
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
     params(("id" = String, Path, description = "Session id")),
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn revoke_session(
     State(state): State<AppState>,
     meta: RequestMeta,

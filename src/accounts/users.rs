@@ -26,7 +26,7 @@ const NOT_FOUND: AppError = AppError::NotFound {
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "users",
     params(("username" = String, Path)),
     responses((status = 200, body = PublicProfile), (status = 404, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn get_profile(State(state): State<AppState>, AppPath(username): AppPath<String>) -> Result<Json<PublicProfile>> {
     let username = Username::parse(&username).map_err(|_| NOT_FOUND)?;
     let row = store::users::find_by_username(state.db(), username.as_str())

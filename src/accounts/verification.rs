@@ -71,7 +71,7 @@ struct TokenRequest {
 /// Confirm an email address with the token from the verification mail. Each token works once.
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = TokenRequest,
     responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_token`")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn verify_email(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -96,7 +96,7 @@ async fn verify_email(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`already_verified`"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn resend_verification(
     State(state): State<AppState>,
     meta: RequestMeta,

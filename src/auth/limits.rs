@@ -75,7 +75,7 @@ impl Limit<'_> {
     /// Takes one token; over the limit is `429 rate_limited`, an unreachable limiter `503`.
     pub async fn hit(&self, state: &AppState) -> Result<(), AppError> {
         Ok(state
-            .limiter
+            .limiter()
             .hit(&self.key(), self.rate(&state.settings().limits))
             .await?)
     }
@@ -84,7 +84,7 @@ impl Limit<'_> {
     /// limiter that is down now only loses the refund, so the caller's answer does not change.
     pub async fn refund(&self, state: &AppState) {
         let _ = state
-            .limiter
+            .limiter()
             .refund(&self.key(), self.rate(&state.settings().limits))
             .await;
     }

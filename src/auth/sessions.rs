@@ -35,6 +35,13 @@ pub struct Issued {
     pub remaining_secs: i64,
 }
 
+/// A wrong login or password, an unknown or disabled account: one answer for all of them, so it says
+/// nothing about which accounts exist.
+pub const INVALID_CREDENTIALS: AppError = AppError::Unauthorized {
+    code: code::INVALID_CREDENTIALS,
+    detail: "The login or password is incorrect.",
+};
+
 const INVALID_REFRESH: AppError = AppError::Unauthorized {
     code: code::INVALID_REFRESH_TOKEN,
     detail: "The refresh token is not valid.",
@@ -106,10 +113,7 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
         Rotation::Rotated(row) => {
             let user = store::users::find_by_id(state.db(), row.user_id)
                 .await?
-                .ok_or(AppError::Unauthorized {
-                    code: code::INVALID_CREDENTIALS,
-                    detail: "The login or password is incorrect.",
-                })?;
+                .ok_or(INVALID_CREDENTIALS)?;
             let access_token = state.keys().issue(user.id, row.session_id, user.role)?;
             Ok(Issued {
                 user,

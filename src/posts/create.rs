@@ -59,7 +59,7 @@ struct UploadForm {
         (status = 503, body = Problem, content_type = "application/problem+json"),
         (status = 504, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn create_post(
     State(state): State<AppState>,
     user: AuthUser,
@@ -78,7 +78,7 @@ async fn create_post(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let _memory = state
-        .upload_budget
+        .upload_budget()
         .reserve(
             announced
                 .unwrap_or(usize::MAX)
@@ -185,7 +185,7 @@ async fn sanitise(state: &AppState, bytes: bytes::Bytes) -> Result<Processed> {
         ..Limits::default()
     };
     let _permit = state
-        .image_permits
+        .image_permits()
         .acquire()
         .await
         .map_err(|e| anyhow::anyhow!("image permits closed: {e}"))?;

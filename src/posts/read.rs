@@ -157,7 +157,7 @@ async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Js
 #[utoipa::path(get, path = "/api/v1/posts", tag = "posts", params(FeedQuery),
     responses((status = 200, body = FeedPage), (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_feed(State(state): State<AppState>, AppQuery(q): AppQuery<FeedQuery>) -> Result<Json<FeedPage>> {
     page(&state, q, None).await
 }
@@ -165,7 +165,7 @@ async fn list_feed(State(state): State<AppState>, AppQuery(q): AppQuery<FeedQuer
 /// One user's posts, newest first.
 #[utoipa::path(get, path = "/api/v1/users/{username}/posts", tag = "posts", params(("username" = String, Path), UserPostsQuery),
     responses((status = 200, body = FeedPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_user_posts(
     State(state): State<AppState>,
     AppPath(username): AppPath<String>,
@@ -191,7 +191,7 @@ async fn list_user_posts(
 #[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
     responses((status = 200, body = PostView, description = "`ETag` names this version"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn get_post(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response> {
     let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
     let row = store::posts::find(state.db(), id).await?.ok_or(NOT_FOUND)?;

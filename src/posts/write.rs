@@ -46,7 +46,7 @@ struct UpdatePostRequest {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 412, body = Problem, content_type = "application/problem+json", description = "Stale If-Match"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn update_post(
     State(state): State<AppState>,
     user: AuthUser,
@@ -94,7 +94,7 @@ async fn update_post(
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn delete_post(
     State(state): State<AppState>,
     meta: RequestMeta,
