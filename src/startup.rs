@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::auth::limiter::{InMemoryLimiter, Limiter, RedisLimiter};
@@ -78,7 +79,11 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let limiter: Arc<dyn Limiter> = match &settings.redis.url {
         Some(url) => {
             let timeout = Duration::from_millis(settings.redis.timeout_ms);
-            Arc::new(RedisLimiter::new(url, timeout, &settings.redis.key_prefix)?)
+            Arc::new(RedisLimiter::new(
+                url.expose_secret(),
+                timeout,
+                &settings.redis.key_prefix,
+            )?)
         }
         None => Arc::new(InMemoryLimiter::new()),
     };

@@ -81,7 +81,7 @@ async fn run_on(
     let settings = Settings {
         data_dir: dir.to_path_buf(),
         database: DatabaseSettings {
-            url: database_url.clone(),
+            url: database_url.clone().map(Into::into),
             ..defaults.database.clone()
         },
         ..defaults

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::transport::Transport;
+use crate::config::MailTransport;
 use crate::domain::now;
 use crate::state::AppState;
 use crate::store::outbox::{self, OutboxRow};
@@ -88,7 +89,10 @@ async fn deliver_due(
     transport: &Transport,
     mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Round, crate::store::Error> {
-    let lease = lease_ms(state.settings().mail.smtp.timeout_ms);
+    let lease = lease_ms(match &state.settings().mail.transport {
+        MailTransport::Smtp(smtp) => smtp.timeout_ms,
+        MailTransport::File => 0,
+    });
     let rows = outbox::due(state.db(), now(), BATCH).await?;
     let full = rows.len() as i64 == BATCH;
     for row in rows {

@@ -142,6 +142,46 @@ fn config_check_accepts_the_defaults_and_prints_them() {
     assert!(stdout.contains("configuration is valid"), "{stdout}");
 }
 
+#[test]
+fn config_check_prints_the_chosen_driver_with_its_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = rampart(dir.path())
+        .env("RAMPART_STORAGE__DRIVER", "s3")
+        .env("RAMPART_STORAGE__S3__SECRET_ACCESS_KEY", "s3-secret-value")
+        .env("RAMPART_MAIL__TRANSPORT", "smtp")
+        .env("RAMPART_MAIL__SMTP__USERNAME", "mailer")
+        .env("RAMPART_MAIL__SMTP__PASSWORD", "smtp-secret-value")
+        .env("RAMPART_REDIS__URL", "redis://:redis-secret-value@cache:6379")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for secret in ["s3-secret-value", "smtp-secret-value", "redis-secret-value"] {
+        assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
+    }
+    for shown in [r#""driver": "s3""#, r#""transport": "smtp""#, "redis://:***@cache:6379"] {
+        assert!(stdout.contains(shown), "{shown} missing: {stdout}");
+    }
+}
+
+#[test]
+fn config_check_refuses_an_unknown_storage_driver_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = rampart(dir.path())
+        .env("RAMPART_STORAGE__DRIVER", "ftp")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ftp") && stderr.contains("imagekit"), "{stderr}");
+}
+
 /// A port that was free a moment ago.
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rampart::config::{Argon2Settings, Rate, Settings};
+use rampart::config::{Argon2Settings, ImageKitSettings, Rate, S3Settings, Settings, StorageDriver};
 use rampart::domain::Role;
 use rampart::startup::Application;
 use rampart::state::AppState;
@@ -75,7 +75,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         _ => None,
     };
     if let Some(pg) = &pg {
-        settings.database.url = Some(pg.url.clone());
+        settings.database.url = Some(pg.url.clone().into());
     }
     let standin = configure_storage(&mut settings).await;
     tweak(&mut settings);
@@ -124,13 +124,14 @@ async fn configure_storage(settings: &mut Settings) -> Option<StandIn> {
                 .await
                 .expect("S3 server answers");
             assert!(res.status().is_success(), "creating bucket {bucket}: {}", res.status());
-            let s3 = &mut settings.storage.s3;
-            settings.storage.driver = "s3".into();
-            s3.endpoint = Some(url);
-            s3.bucket = bucket;
-            s3.access_key_id = Some("test".into());
-            s3.secret_access_key = Some("test".into());
-            s3.allow_http = true;
+            settings.storage.driver = StorageDriver::S3(S3Settings {
+                endpoint: Some(url),
+                bucket,
+                access_key_id: Some("test".into()),
+                secret_access_key: Some("test".into()),
+                allow_http: true,
+                ..S3Settings::default()
+            });
             None
         }
         Ok("imagekit") => {
@@ -393,7 +394,34 @@ impl TestApp {
 
     /// `GET /api/v1/posts/{id}`
     pub async fn get_post(&self, id: &str) -> Response {
-        self.get(&format!("/api/v1/posts/{id}")).await
+        self.get(&post_path(id)).await
+    }
+
+    /// `PATCH /api/v1/posts/{id}` without `If-Match`.
+    pub async fn edit_post(&self, id: &str, token: &str, body: &Value) -> Response {
+        self.patch_json_auth(&post_path(id), token, body).await
+    }
+
+    /// `PATCH /api/v1/posts/{id}` with `If-Match: {etag}`.
+    pub async fn edit_post_if_match(&self, id: &str, token: &str, etag: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(&post_path(id)))
+            .bearer_auth(token)
+            .header("if-match", etag)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `DELETE /api/v1/posts/{id}`
+    pub async fn delete_post(&self, id: &str, token: &str) -> Response {
+        self.delete_auth(&post_path(id), token).await
+    }
+
+    /// `DELETE /api/v1/auth/sessions/{id}`
+    pub async fn revoke_session(&self, id: &str, token: &str) -> Response {
+        self.delete_auth(&format!("/api/v1/auth/sessions/{id}"), token).await
     }
 
     pub async fn register_raw(&self, username: &str, email: &str, password: &str) -> Response {
@@ -542,4 +570,25 @@ pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Va
         "request id echoed in body and header"
     );
     body
+}
+
+/// The path of one post, for requests the named methods do not cover (extra headers).
+pub fn post_path(id: &str) -> String {
+    format!("/api/v1/posts/{id}")
+}
+
+/// The S3 settings of `settings`, which must name the `s3` driver.
+pub fn s3_of(settings: &mut Settings) -> &mut S3Settings {
+    match &mut settings.storage.driver {
+        StorageDriver::S3(s3) => s3,
+        other => panic!("the s3 driver is not configured: {other:?}"),
+    }
+}
+
+/// The ImageKit settings of `settings`, which must name the `imagekit` driver.
+pub fn imagekit_of(settings: &mut Settings) -> &mut ImageKitSettings {
+    match &mut settings.storage.driver {
+        StorageDriver::ImageKit(imagekit) => imagekit,
+        other => panic!("the imagekit driver is not configured: {other:?}"),
+    }
 }

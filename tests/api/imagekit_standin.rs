@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use rampart::config::Settings;
+use rampart::config::{ImageKitSettings, Settings, StorageDriver};
 use serde_json::{Value, json};
 
 const HELP: &str = "For support kindly contact us at support@imagekit.io .";
@@ -97,12 +97,13 @@ impl StandIn {
 
     /// Points `settings` at this stand-in with the `imagekit` driver and the key it was started with.
     pub fn configure(&self, settings: &mut Settings) {
-        settings.storage.driver = "imagekit".into();
-        let ik = &mut settings.storage.imagekit;
-        ik.private_key = Some(self.shared.private_key.clone());
-        ik.url_endpoint = Some(self.url_endpoint());
-        ik.upload_url = self.upload_url();
-        ik.api_base = self.api_base();
+        settings.storage.driver = StorageDriver::ImageKit(ImageKitSettings {
+            private_key: Some(self.shared.private_key.clone().into()),
+            url_endpoint: Some(self.url_endpoint()),
+            upload_url: self.upload_url(),
+            api_base: self.api_base(),
+            ..ImageKitSettings::default()
+        });
     }
 
     /// Files currently in the media library.

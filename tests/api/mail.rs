@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rampart::config::Settings;
+use rampart::config::{MailTransport, Settings, SmtpSecurity, SmtpSettings};
 use rampart::domain::now;
 use time::OffsetDateTime;
 
@@ -24,12 +24,14 @@ const POLL_MS: u64 = 100;
 /// Plain SMTP to `127.0.0.1:<port>`, with quick polling and retries.
 fn smtp_to(port: u16) -> impl FnOnce(&mut Settings) {
     move |s| {
-        s.mail.transport = "smtp".into();
+        s.mail.transport = MailTransport::Smtp(SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            security: SmtpSecurity::None,
+            timeout_ms: 5_000,
+            ..SmtpSettings::default()
+        });
         s.mail.from = "Rampart <no-reply@rampart.test>".into();
-        s.mail.smtp.host = "127.0.0.1".into();
-        s.mail.smtp.port = port;
-        s.mail.smtp.security = "none".into();
-        s.mail.smtp.timeout_ms = 5_000;
         s.mail.poll_ms = POLL_MS;
         s.mail.retry_base_ms = RETRY_BASE_MS;
         s.mail.retry_max_ms = 1_000;
@@ -186,7 +188,7 @@ async fn mail_queued_while_the_server_is_down_is_delivered_once_when_it_returns(
 async fn the_file_transport_writes_a_private_eml_file() {
     // Arrange: the default transport is `file`.
     let app = spawn_app_with(|s| s.mail.poll_ms = POLL_MS).await;
-    assert_eq!(app.state.settings().mail.transport, "file");
+    assert_eq!(app.state.settings().mail.transport.name(), "file");
     let message = reset_message("cat@example.com");
     let outbox_dir = app.dir.path().join("outbox");
 

@@ -296,7 +296,7 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
     assert_eq!(found, 1, "the SQLite copy's caption index covers the copied posts");
 
     let copy_url = pg.url.clone();
-    let app = spawn_app_with(move |s| s.database.url = Some(copy_url)).await;
+    let app = spawn_app_with(move |s| s.database.url = Some(copy_url.into())).await;
     for (username, role) in users {
         let res = app.login(&username, PASSWORD).await;
         assert_eq!(

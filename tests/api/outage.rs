@@ -11,7 +11,7 @@ use crate::process::PrivatePostgres;
 async fn a_database_outage_gives_fast_503s_and_service_recovers_without_a_restart() {
     let Some(pg) = PrivatePostgres::start() else { return };
     let app = spawn_app_with(|s| {
-        s.database.url = Some(pg.url());
+        s.database.url = Some(pg.url().into());
         s.database.acquire_timeout_ms = 500;
     })
     .await;

@@ -447,25 +447,23 @@ async fn only_the_owner_edits_and_owner_moderator_or_admin_delete() {
     let admin = app.user_with_role(Role::Admin).await;
 
     let p = post(&app, &owner, "mine").await;
-    let path = format!("/api/v1/posts/{}", p["id"].as_str().unwrap());
+    let id = p["id"].as_str().unwrap();
     for (who, token) in [
         ("other user", &other.access),
         ("moderator", &moderator.access),
         ("admin", &admin.access),
     ] {
-        let res = app
-            .patch_json_auth(&path, token, &json!({ "caption": "defaced" }))
-            .await;
+        let res = app.edit_post(id, token, &json!({ "caption": "defaced" })).await;
         assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
         let _ = who;
     }
-    let res = app.delete_auth(&path, &other.access).await;
+    let res = app.delete_post(id, &other.access).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let still: Value = app.get(&path).await.json().await.unwrap();
+    let still: Value = app.get_post(id).await.json().await.unwrap();
     assert_eq!(still["caption"], "mine", "nothing changed");
 
     let res = app
-        .patch_json_auth(&path, &owner.access, &json!({ "caption": "still mine #edited" }))
+        .edit_post(id, &owner.access, &json!({ "caption": "still mine #edited" }))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let edited: Value = res.json().await.unwrap();
@@ -476,15 +474,15 @@ async fn only_the_owner_edits_and_owner_moderator_or_admin_delete() {
 
     for deleter in [&owner, &moderator, &admin] {
         let p = post(&app, &owner, "to delete").await;
-        let path = format!("/api/v1/posts/{}", p["id"].as_str().unwrap());
+        let id = p["id"].as_str().unwrap();
         assert_eq!(
-            app.delete_auth(&path, &deleter.access).await.status(),
+            app.delete_post(id, &deleter.access).await.status(),
             StatusCode::NO_CONTENT
         );
-        assert_problem(app.get(&path).await, StatusCode::NOT_FOUND, "post_not_found").await;
+        assert_problem(app.get_post(id).await, StatusCode::NOT_FOUND, "post_not_found").await;
     }
     let res = app
-        .delete_auth("/api/v1/posts/0190c0de-0000-7000-8000-000000000000", &admin.access)
+        .delete_post("0190c0de-0000-7000-8000-000000000000", &admin.access)
         .await;
     assert_problem(res, StatusCode::NOT_FOUND, "post_not_found").await;
 }
@@ -499,11 +497,8 @@ async fn deleting_a_post_removes_every_rendition() {
         .iter()
         .map(|k| p["image"][k].as_str().unwrap().to_owned())
         .collect();
-    let path = format!("/api/v1/posts/{}", p["id"].as_str().unwrap());
-    assert_eq!(
-        app.delete_auth(&path, &user.access).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    let id = p["id"].as_str().unwrap();
+    assert_eq!(app.delete_post(id, &user.access).await.status(), StatusCode::NO_CONTENT);
     assert!(app.stored_keys().await.is_empty(), "storage is empty");
     if app.state.media().name() == "local" {
         for url in urls {
@@ -517,27 +512,22 @@ async fn a_stale_if_match_is_refused_with_412() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let p = post(&app, &user, "v1").await;
-    let path = format!("/api/v1/posts/{}", p["id"].as_str().unwrap());
-    let etag = app.get(&path).await.headers()["etag"].to_str().unwrap().to_owned();
-    let patch = |tag: &str, caption: &str| {
-        app.client
-            .patch(app.url(&path))
-            .bearer_auth(&user.access)
-            .header("if-match", tag)
-            .json(&json!({ "caption": caption }))
-            .send()
-    };
-    let ok = patch(&etag, "v2").await.unwrap();
+    let id = p["id"].as_str().unwrap();
+    let etag = app.get_post(id).await.headers()["etag"].to_str().unwrap().to_owned();
+    let ok = app
+        .edit_post_if_match(id, &user.access, &etag, &json!({ "caption": "v2" }))
+        .await;
     assert_eq!(ok.status(), StatusCode::OK);
     let new_etag = ok.headers()["etag"].to_str().unwrap().to_owned();
     assert_ne!(new_etag, etag);
+    let stale = json!({ "caption": "v3 from a stale copy" });
     assert_problem(
-        patch(&etag, "v3 from a stale copy").await.unwrap(),
+        app.edit_post_if_match(id, &user.access, &etag, &stale).await,
         StatusCode::PRECONDITION_FAILED,
         "precondition_failed",
     )
     .await;
-    let now: Value = app.get(&path).await.json().await.unwrap();
+    let now: Value = app.get_post(id).await.json().await.unwrap();
     assert_eq!(now["caption"], "v2");
 }
 
@@ -551,8 +541,8 @@ async fn posts_of_disabled_accounts_disappear_from_feeds() {
         .unwrap();
     let feed: Value = app.feed("").await.json().await.unwrap();
     assert!(feed["items"].as_array().unwrap().is_empty());
-    let path = format!("/api/v1/posts/{}", p["id"].as_str().unwrap());
-    assert_problem(app.get(&path).await, StatusCode::NOT_FOUND, "post_not_found").await;
+    let id = p["id"].as_str().unwrap();
+    assert_problem(app.get_post(id).await, StatusCode::NOT_FOUND, "post_not_found").await;
     assert_problem(app.user_posts("fading").await, StatusCode::NOT_FOUND, "user_not_found").await;
 }
 

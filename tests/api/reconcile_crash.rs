@@ -97,10 +97,10 @@ async fn reconcile_removes_old_orphans_and_posts_whose_media_is_gone() {
         media.join(&fresh).exists(),
         "a possible upload in progress is left alone"
     );
-    let broken_path = format!("/api/v1/posts/{}", broken["id"].as_str().unwrap());
-    assert_eq!(app.get(&broken_path).await.status(), StatusCode::NOT_FOUND);
-    let keep_path = format!("/api/v1/posts/{}", keep["id"].as_str().unwrap());
-    assert_eq!(app.get(&keep_path).await.status(), StatusCode::OK);
+    let broken_id = broken["id"].as_str().unwrap();
+    assert_eq!(app.get_post(broken_id).await.status(), StatusCode::NOT_FOUND);
+    let keep_id = keep["id"].as_str().unwrap();
+    assert_eq!(app.get_post(keep_id).await.status(), StatusCode::OK);
     let after = reconcile(app.dir.path(), true);
     assert!(
         after.contains("orphaned objects (would remove): 0") && after.contains("missing media (would remove): 0"),

@@ -173,9 +173,7 @@ async fn a_user_lists_their_sessions_and_revokes_one_device() {
         .unwrap()
         .to_owned();
 
-    let res = app
-        .delete_auth(&format!("/api/v1/auth/sessions/{laptop_sid}"), &user.access)
-        .await;
+    let res = app.revoke_session(&laptop_sid, &user.access).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.me(laptop_access).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.me(&user.access).await.status(), StatusCode::OK);
@@ -188,9 +186,7 @@ async fn another_users_session_cannot_be_revoked() {
     let intruder = app.new_user().await;
     let list: Value = app.sessions(&owner.access).await.json().await.unwrap();
     let sid = list["items"][0]["id"].as_str().unwrap();
-    let res = app
-        .delete_auth(&format!("/api/v1/auth/sessions/{sid}"), &intruder.access)
-        .await;
+    let res = app.revoke_session(sid, &intruder.access).await;
     assert_problem(res, StatusCode::NOT_FOUND, "session_not_found").await;
     assert_eq!(app.me(&owner.access).await.status(), StatusCode::OK);
 }

@@ -20,7 +20,7 @@ async fn two_instances_share_one_login_limit_through_redis() {
     let Some(url) = redis_url() else { return };
     let prefix = format!("rampart-test-{}:", uuid::Uuid::now_v7().simple());
     let configure = |s: &mut rampart::config::Settings| {
-        s.redis.url = Some(url.clone());
+        s.redis.url = Some(url.clone().into());
         s.redis.key_prefix = prefix.clone();
         s.limits.login_per_ip = Rate {
             burst: 3,
@@ -44,7 +44,7 @@ async fn two_instances_share_one_login_limit_through_redis() {
 async fn auth_endpoints_fail_closed_when_the_configured_redis_is_unreachable() {
     let dead = format!("redis://127.0.0.1:{}", free_port());
     let app = spawn_app_with(|s| {
-        s.redis.url = Some(dead.clone());
+        s.redis.url = Some(dead.clone().into());
         s.redis.timeout_ms = 200;
     })
     .await;

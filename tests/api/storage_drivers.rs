@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use image::{DynamicImage, ImageFormat, RgbImage};
-use rampart::config::Settings;
+use rampart::config::{ImageKitSettings, S3Settings, Settings, StorageDriver};
 use rampart::media::storage::{
     ImageSet, MediaStore, Rendition, StorageError, StoredImage, from_settings, new_base_key,
 };
 
+use crate::helpers::{imagekit_of, s3_of};
 use crate::imagekit_standin::StandIn;
 
 /// A change that makes settings invalid.
@@ -116,15 +117,16 @@ fn s3_url() -> Option<String> {
 
 fn s3_settings(endpoint: &str, bucket: &str) -> Settings {
     let mut settings = Settings::default();
-    settings.storage.driver = "s3".into();
+    settings.storage.driver = StorageDriver::S3(S3Settings {
+        bucket: bucket.into(),
+        endpoint: Some(endpoint.into()),
+        region: "us-east-1".into(),
+        access_key_id: Some("test".into()),
+        secret_access_key: Some("test".into()),
+        allow_http: true,
+        ..S3Settings::default()
+    });
     settings.storage.timeout_ms = 5_000;
-    let s3 = &mut settings.storage.s3;
-    s3.bucket = bucket.into();
-    s3.endpoint = Some(endpoint.into());
-    s3.region = "us-east-1".into();
-    s3.access_key_id = Some("test".into());
-    s3.secret_access_key = Some("test".into());
-    s3.allow_http = true;
     settings
 }
 
@@ -181,7 +183,7 @@ async fn s3_stores_serves_lists_and_removes_an_image() {
 #[tokio::test]
 async fn s3_with_a_public_base_url_gives_plain_urls_without_calling_the_service() {
     let mut settings = s3_settings(&closed_port_url().await, "bucket");
-    settings.storage.s3.public_base_url = Some("https://cdn.example.com/media/".into());
+    s3_of(&mut settings).public_base_url = Some("https://cdn.example.com/media/".into());
     let store = build(&settings);
     let base_key = new_base_key();
     let image = StoredImage {
@@ -264,11 +266,11 @@ async fn s3_that_never_answers_times_out() {
 async fn s3_settings_are_checked_at_start_up() {
     let valid = s3_settings("http://127.0.0.1:9", "bucket");
     let cases: [(&str, Spoil, &str); 4] = [
-        ("no bucket", |s| s.storage.s3.bucket = " ".into(), "storage.s3.bucket"),
-        ("no access key", |s| s.storage.s3.access_key_id = None, "access_key_id"),
+        ("no bucket", |s| s3_of(s).bucket = " ".into(), "storage.s3.bucket"),
+        ("no access key", |s| s3_of(s).access_key_id = None, "access_key_id"),
         (
             "no secret",
-            |s| s.storage.s3.secret_access_key = Some(String::new()),
+            |s| s3_of(s).secret_access_key = Some(String::new().into()),
             "secret_access_key",
         ),
         ("no timeout", |s| s.storage.timeout_ms = 0, "storage.timeout_ms"),
@@ -397,7 +399,7 @@ async fn imagekit_with_a_wrong_private_key_is_rejected_without_echoing_the_key()
     let standin = StandIn::start(PRIVATE_KEY).await;
     let mut settings = Settings::default();
     standin.configure(&mut settings);
-    settings.storage.imagekit.private_key = Some("wrong_key_value".into());
+    imagekit_of(&mut settings).private_key = Some("wrong_key_value".into());
     let store = build(&settings);
 
     let result = store.store(&new_base_key(), sample_set()).await;
@@ -419,8 +421,8 @@ async fn imagekit_against_a_closed_port_fails_quickly() {
     let mut settings = Settings::default();
     standin.configure(&mut settings);
     let closed = closed_port_url().await;
-    settings.storage.imagekit.upload_url = format!("{closed}/api/v1/files/upload");
-    settings.storage.imagekit.api_base = format!("{closed}/v1");
+    imagekit_of(&mut settings).upload_url = format!("{closed}/api/v1/files/upload");
+    imagekit_of(&mut settings).api_base = format!("{closed}/v1");
     settings.storage.timeout_ms = 500;
     let store = build(&settings);
 
@@ -435,7 +437,7 @@ async fn imagekit_that_never_answers_times_out_and_stores_nothing() {
     let (url, server) = silent_server_url().await;
     let mut settings = Settings::default();
     standin.configure(&mut settings);
-    settings.storage.imagekit.upload_url = format!("{url}/api/v1/files/upload");
+    imagekit_of(&mut settings).upload_url = format!("{url}/api/v1/files/upload");
     settings.storage.timeout_ms = 300;
     let store = build(&settings);
 
@@ -455,29 +457,31 @@ async fn imagekit_that_never_answers_times_out_and_stores_nothing() {
 #[tokio::test]
 async fn imagekit_settings_are_checked_at_start_up() {
     let mut valid = Settings::default();
-    valid.storage.driver = "imagekit".into();
-    valid.storage.imagekit.private_key = Some(PRIVATE_KEY.into());
-    valid.storage.imagekit.url_endpoint = Some("https://ik.imagekit.io/demo".into());
+    valid.storage.driver = StorageDriver::ImageKit(ImageKitSettings {
+        private_key: Some(PRIVATE_KEY.into()),
+        url_endpoint: Some("https://ik.imagekit.io/demo".into()),
+        ..ImageKitSettings::default()
+    });
     build(&valid);
     let cases: [(&str, Spoil, &str); 4] = [
         (
             "no private key",
-            |s| s.storage.imagekit.private_key = None,
+            |s| imagekit_of(s).private_key = None,
             "storage.imagekit.private_key",
         ),
         (
             "blank private key",
-            |s| s.storage.imagekit.private_key = Some(" ".into()),
+            |s| imagekit_of(s).private_key = Some(" ".into()),
             "private_key",
         ),
         (
             "no url endpoint",
-            |s| s.storage.imagekit.url_endpoint = None,
+            |s| imagekit_of(s).url_endpoint = None,
             "storage.imagekit.url_endpoint",
         ),
         (
             "bad api base",
-            |s| s.storage.imagekit.api_base = "ftp://x".into(),
+            |s| imagekit_of(s).api_base = "ftp://x".into(),
             "storage.imagekit.api_base",
         ),
     ];

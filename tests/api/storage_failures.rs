@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use rampart::config::{S3Settings, StorageDriver};
 use reqwest::StatusCode;
 
 use crate::fixtures;
@@ -33,11 +34,13 @@ async fn storage_that_fails_gives_503_and_no_post() {
 async fn unreachable_storage_gives_503_quickly_and_no_post() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let app = spawn_app_with(|s| {
-        s.storage.driver = "s3".into();
-        s.storage.s3.endpoint = Some(closed.clone());
-        s.storage.s3.access_key_id = Some("test".into());
-        s.storage.s3.secret_access_key = Some("test".into());
-        s.storage.s3.allow_http = true;
+        s.storage.driver = StorageDriver::S3(S3Settings {
+            endpoint: Some(closed.clone()),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+            allow_http: true,
+            ..S3Settings::default()
+        });
         s.storage.timeout_ms = 2000;
     })
     .await;
@@ -71,11 +74,13 @@ async fn storage_that_never_answers_gives_504_within_the_deadline() {
         }
     });
     let app = spawn_app_with(|s| {
-        s.storage.driver = "s3".into();
-        s.storage.s3.endpoint = Some(format!("http://127.0.0.1:{port}"));
-        s.storage.s3.access_key_id = Some("test".into());
-        s.storage.s3.secret_access_key = Some("test".into());
-        s.storage.s3.allow_http = true;
+        s.storage.driver = StorageDriver::S3(S3Settings {
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+            allow_http: true,
+            ..S3Settings::default()
+        });
         s.storage.timeout_ms = 500;
     })
     .await;

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use rampart::config::{LocalSettings, StorageDriver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -42,7 +43,7 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     let app = spawn_app_with(move |s| {
         s.data_dir = dir;
         s.database.url = None;
-        s.storage.driver = "local".into();
+        s.storage.driver = StorageDriver::Local(LocalSettings::default());
     })
     .await;
 
@@ -74,17 +75,11 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     );
 
     // The upgraded database takes writes.
-    let url = format!("/api/v1/posts/{}", post["id"].as_str().unwrap());
-    let etag = app.get(&url).await.headers()["etag"].to_str().unwrap().to_owned();
+    let id = post["id"].as_str().unwrap();
+    let etag = app.get_post(id).await.headers()["etag"].to_str().unwrap().to_owned();
     let res = app
-        .client
-        .patch(app.url(&url))
-        .bearer_auth(&token)
-        .header("if-match", etag)
-        .json(&json!({ "caption": "Edited after the upgrade" }))
-        .send()
-        .await
-        .unwrap();
+        .edit_post_if_match(id, &token, &etag, &json!({ "caption": "Edited after the upgrade" }))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let edited: Value = res.json().await.unwrap();
     assert_eq!(
@@ -184,7 +179,7 @@ async fn a_postgresql_database_from_the_previous_release_upgrades_and_keeps_its_
     pool.close().await;
 
     let url = pg.url.clone();
-    let app = spawn_app_with(move |s| s.database.url = Some(url)).await;
+    let app = spawn_app_with(move |s| s.database.url = Some(url.into())).await;
     let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
     assert_eq!(version, Some(4));
     let counts = rampart::ops::transfer::count_rows(&mut app.state.db().begin().await.unwrap())

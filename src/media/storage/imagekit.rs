@@ -71,7 +71,7 @@ impl ImageKitStore {
     /// Checks the settings and builds the HTTP client; no request is made yet.
     pub fn new(settings: &ImageKitSettings, timeout: Duration) -> anyhow::Result<ImageKitStore> {
         let required = "is required when storage.driver is \"imagekit\"";
-        let private_key = non_empty(&settings.private_key)
+        let private_key = crate::config::non_empty(&settings.private_key)
             .ok_or_else(|| anyhow::anyhow!("storage.imagekit.private_key {required}"))?;
         let url_endpoint = non_empty(&settings.url_endpoint)
             .ok_or_else(|| anyhow::anyhow!("storage.imagekit.url_endpoint {required}"))?;

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Settings;
+use crate::config::{Settings, StorageDriver};
 
 /// One rendition to store.
 pub struct Rendition {
@@ -121,20 +121,13 @@ pub fn rendition_key(base_key: &str, name: &str, extension: &str) -> String {
 
 /// Builds the configured driver.
 pub fn from_settings(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStore>> {
-    match settings.storage.driver.as_str() {
-        "local" => Ok(Arc::new(local::LocalStore::new(
-            settings.media_dir(),
-            &settings.storage.local_url_base,
-        )?)),
-        "s3" => Ok(Arc::new(s3::S3Store::new(
-            &settings.storage.s3,
+    match &settings.storage.driver {
+        StorageDriver::Local(local) => Ok(Arc::new(local::LocalStore::new(settings.media_dir(), &local.url_base)?)),
+        StorageDriver::S3(s3) => Ok(Arc::new(s3::S3Store::new(s3, storage_timeout(settings)?)?)),
+        StorageDriver::ImageKit(imagekit) => Ok(Arc::new(imagekit::ImageKitStore::new(
+            imagekit,
             storage_timeout(settings)?,
         )?)),
-        "imagekit" => Ok(Arc::new(imagekit::ImageKitStore::new(
-            &settings.storage.imagekit,
-            storage_timeout(settings)?,
-        )?)),
-        other => anyhow::bail!("storage.driver {other:?} is not supported (use local, s3 or imagekit)"),
     }
 }
 

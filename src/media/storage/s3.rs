@@ -41,7 +41,7 @@ impl S3Store {
         }
         let (Some(key_id), Some(secret)) = (
             non_empty(&settings.access_key_id),
-            non_empty(&settings.secret_access_key),
+            crate::config::non_empty(&settings.secret_access_key),
         ) else {
             anyhow::bail!(
                 "storage.s3.access_key_id and storage.s3.secret_access_key are required when storage.driver is \"s3\""
