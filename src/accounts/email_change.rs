@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::verification::bad_token;
+use super::verification::{bad_token, issue_link};
 use super::views::UserView;
 use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
@@ -74,20 +74,7 @@ async fn request_email_change(
     {
         return Err(TAKEN);
     }
-    let token = secrets::generate();
-    let ttl = state.settings().mail.change_ttl_secs;
-    let hash = secrets::hash(&token);
-    let mut tx = state.db().begin().await?;
-    store::email_tokens::issue(
-        &mut tx,
-        row.id,
-        Purpose::ChangeEmail,
-        new_email.as_str(),
-        &hash,
-        time::Duration::seconds(ttl as i64),
-    )
-    .await?;
-    tx.commit().await?;
+    let (token, ttl) = issue_link(&state, row.id, Purpose::ChangeEmail, new_email.as_str()).await?;
     let origin = &state.settings().public_origin;
     let confirm = templates::confirm_email_change(origin, new_email.as_str(), &row.username, &token, ttl);
     state.mailer().queue(state.db(), &confirm).await?;

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::verification::bad_token;
+use super::verification::{bad_token, issue_link};
 use crate::audit::{self, Event};
 use crate::auth::limits::Limit;
 use crate::auth::secrets;
@@ -68,19 +68,7 @@ async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Resu
     else {
         return Ok(());
     };
-    let token = secrets::generate();
-    let ttl = state.settings().mail.reset_ttl_secs;
-    let mut tx = state.db().begin().await?;
-    store::email_tokens::issue(
-        &mut tx,
-        user.id,
-        Purpose::ResetPassword,
-        &user.email,
-        &secrets::hash(&token),
-        time::Duration::seconds(ttl as i64),
-    )
-    .await?;
-    tx.commit().await?;
+    let (token, ttl) = issue_link(state, user.id, Purpose::ResetPassword, &user.email).await?;
     let message = templates::reset_password(
         &state.settings().public_origin,
         &user.email,

@@ -35,21 +35,31 @@ pub fn bad_token() -> AppError {
     }
 }
 
+/// A mailed link's token: a fresh single-use secret for `purpose` and `address` (stored as its hash;
+/// earlier unused tokens of the same purpose die), with the link's lifetime in seconds.
+pub(crate) async fn issue_link(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    purpose: Purpose,
+    address: &str,
+) -> Result<(String, u64)> {
+    let mail = &state.settings().mail;
+    let ttl = match purpose {
+        Purpose::VerifyEmail => mail.verify_ttl_secs,
+        Purpose::ResetPassword => mail.reset_ttl_secs,
+        Purpose::ChangeEmail => mail.change_ttl_secs,
+    };
+    let token = secrets::generate();
+    let lifetime = time::Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX));
+    let mut tx = state.db().begin().await?;
+    store::email_tokens::issue(&mut tx, user_id, purpose, address, &secrets::hash(&token), lifetime).await?;
+    tx.commit().await?;
+    Ok((token, ttl))
+}
+
 /// Issues a verification token for the user's current address and queues the mail.
 pub async fn send_verification(state: &AppState, user: &UserRow) -> Result<()> {
-    let token = secrets::generate();
-    let ttl = state.settings().mail.verify_ttl_secs;
-    let mut tx = state.db().begin().await?;
-    store::email_tokens::issue(
-        &mut tx,
-        user.id,
-        Purpose::VerifyEmail,
-        &user.email,
-        &secrets::hash(&token),
-        time::Duration::seconds(ttl as i64),
-    )
-    .await?;
-    tx.commit().await?;
+    let (token, ttl) = issue_link(state, user.id, Purpose::VerifyEmail, &user.email).await?;
     let message = templates::verify_email(
         &state.settings().public_origin,
         &user.email,
