@@ -83,6 +83,30 @@ pub enum Event {
         author: Uuid,
         post: Uuid,
     },
+    TotpEnabled {
+        user: Uuid,
+    },
+    TotpDisabled {
+        user: Uuid,
+    },
+    RecoveryCodesRegenerated {
+        user: Uuid,
+    },
+    /// A recovery code was spent; `left` are unused.
+    RecoveryCodeUsed {
+        user: Uuid,
+        left: i64,
+    },
+    /// A wrong or reused second-factor code for the account (at sign-in, step-up or disabling).
+    SecondFactorFailed {
+        user: Uuid,
+    },
+    /// A step-up: the password or a second factor confirmed in a running session.
+    Reauthenticated {
+        user: Uuid,
+        session: Uuid,
+        factor: bool,
+    },
 }
 
 impl Event {
@@ -106,6 +130,12 @@ impl Event {
             Event::UserDisabled { .. } => "user_disabled",
             Event::UserEnabled { .. } => "user_enabled",
             Event::PostRemovedByModerator { .. } => "post_removed_by_moderator",
+            Event::TotpEnabled { .. } => "totp_enabled",
+            Event::TotpDisabled { .. } => "totp_disabled",
+            Event::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
+            Event::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Event::SecondFactorFailed { .. } => "second_factor_failed",
+            Event::Reauthenticated { .. } => "reauthenticated",
         }
     }
 
@@ -121,7 +151,13 @@ impl Event {
             | Event::EmailChangeRequested { user }
             | Event::EmailChanged { user }
             | Event::PasswordChanged { user, .. }
-            | Event::PasswordReset { user, .. } => (Some(user), Some(user)),
+            | Event::PasswordReset { user, .. }
+            | Event::TotpEnabled { user }
+            | Event::TotpDisabled { user }
+            | Event::RecoveryCodesRegenerated { user }
+            | Event::RecoveryCodeUsed { user, .. }
+            | Event::Reauthenticated { user, .. } => (Some(user), Some(user)),
+            Event::SecondFactorFailed { user } => (None, Some(user)),
             Event::SignInFailed { target, .. } => (None, target),
             Event::RefreshTokenReused { user, .. } | Event::PasswordResetRequested { user } => (None, Some(user)),
             Event::RoleChanged { admin, user, .. }
@@ -144,6 +180,8 @@ impl Event {
             }
             Event::RoleChanged { from, to, .. } => json!({ "from": from, "to": to }),
             Event::PostRemovedByModerator { post, author, .. } => json!({ "post_id": post, "author_id": author }),
+            Event::RecoveryCodeUsed { left, .. } => json!({ "left": left }),
+            Event::Reauthenticated { session, factor, .. } => json!({ "session_id": session, "factor": factor }),
             _ => json!({}),
         }
     }

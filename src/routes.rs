@@ -25,6 +25,7 @@ use crate::state::AppState;
 fn api(state: &AppState) -> OpenApiRouter<AppState> {
     crate::openapi::documented()
         .merge(crate::accounts::router())
+        .merge(crate::factors::router())
         .merge(crate::posts::router(state))
 }
 

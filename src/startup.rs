@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::auth::limiter::{InMemoryLimiter, Limiter, RedisLimiter};
 use crate::auth::password::Hasher;
 use crate::auth::tokens::Keys;
+use crate::auth::vault::Vault;
 use crate::config::Settings;
 use crate::http::server;
 use crate::mail::transport::Transport;
@@ -75,6 +76,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings).await?;
     db.migrate().await?;
     let keys = Keys::load(&settings.auth, &settings.data_dir)?;
+    let vault = Vault::load(&settings.auth, &settings.data_dir)?;
     let hasher = Hasher::new(settings.auth.argon2, settings.auth.hash_concurrency)?;
     let limiter: Arc<dyn Limiter> = match &settings.redis.url {
         Some(url) => {
@@ -95,6 +97,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         db,
         hasher: Arc::new(hasher),
         keys: Arc::new(keys),
+        vault: Arc::new(vault),
         limiter,
         media,
         mailer: crate::mail::Mailer::new(),

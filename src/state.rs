@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::limiter::Limiter;
 use crate::auth::password::Hasher;
 use crate::auth::tokens::Keys;
+use crate::auth::vault::Vault;
 use crate::config::Settings;
 use crate::media::storage::MediaStore;
 use crate::store::Db;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub(crate) db: Db,
     pub(crate) hasher: Arc<Hasher>,
     pub(crate) keys: Arc<Keys>,
+    /// Seals second-factor secrets at rest.
+    pub(crate) vault: Arc<Vault>,
     pub(crate) limiter: Arc<dyn Limiter>,
     /// Where images are stored.
     pub(crate) media: Arc<dyn MediaStore>,
@@ -44,6 +47,10 @@ impl AppState {
 
     pub fn keys(&self) -> &Keys {
         &self.keys
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     pub fn limiter(&self) -> &Arc<dyn Limiter> {

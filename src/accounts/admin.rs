@@ -53,7 +53,7 @@ async fn list_users(
     actor: AuthUser,
     AppQuery(q): AppQuery<UserQuery>,
 ) -> Result<Json<Page<AdminUserView>>> {
-    authorize(&actor, Action::ManageUsers)?;
+    authorize(&state, &actor, Action::ManageUsers)?;
     let limit = page_limit(q.limit)?;
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
@@ -104,7 +104,8 @@ async fn update_user(
     AppPath(id): AppPath<String>,
     AppJson(req): AppJson<UpdateUserRequest>,
 ) -> Result<Json<AdminUserView>> {
-    authorize(&actor, Action::ManageUsers)?;
+    authorize(&state, &actor, Action::ManageUsers)?;
+    crate::auth::sessions::require_recent(&state, &actor)?;
     if req.role.is_none() && req.disabled.is_none() {
         return Err(AppError::invalid("role", "give role and/or disabled"));
     }
@@ -191,7 +192,7 @@ async fn list_audit(
     actor: AuthUser,
     AppQuery(q): AppQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditView>>> {
-    authorize(&actor, Action::ReadAudit)?;
+    authorize(&state, &actor, Action::ReadAudit)?;
     let limit = page_limit(q.limit)?;
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let user_id = match q.user_id.as_deref().map(uuid::Uuid::try_parse) {

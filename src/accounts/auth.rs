@@ -16,9 +16,11 @@ use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::limits::Limit;
 use crate::auth::sessions::{self, INVALID_CREDENTIALS, Issued};
+use crate::domain::assurance::Amr;
 use crate::domain::{DisplayName, Email, Password, Role, Username};
 use crate::error::code;
 use crate::error::{AppError, FieldErrors, Problem, Result};
+use crate::factors::signin::{self, MfaChallenge};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
 use crate::state::AppState;
@@ -105,7 +107,7 @@ async fn register(
     })?;
     audit::record(&state, &meta, Event::Registered { user: user.id }).await;
     super::verification::send_verification(&state, &user).await?;
-    let issued = sessions::start(&state, user, &meta, false).await?;
+    let issued = sessions::start(&state, user, &meta, false, Amr::Password).await?;
     Ok((StatusCode::CREATED, Json(TokenResponse::new(issued, false))).into_response())
 }
 
@@ -124,6 +126,7 @@ struct LoginRequest {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
+        (status = 202, body = MfaChallenge, description = "The password passed and the account has a second factor: finish with `POST /api/v1/auth/mfa/verify`"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_credentials`, the same for unknown, wrong and disabled"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -176,18 +179,22 @@ async fn login(
             return Err(INVALID_CREDENTIALS);
         }
     };
+    if signin::needs_second_factor(&state, &user).await? {
+        let challenge = signin::challenge(&state, &user, &meta).await?;
+        return Ok((StatusCode::ACCEPTED, Json(challenge)).into_response());
+    }
     let event = Event::SignedIn {
         user: user.id,
         cookie: req.refresh_cookie,
     };
     audit::record(&state, &meta, event).await;
-    let issued = sessions::start(&state, user, &meta, req.refresh_cookie).await?;
+    let issued = sessions::start(&state, user, &meta, req.refresh_cookie, Amr::Password).await?;
     Ok(token_answer(jar, issued, req.refresh_cookie))
 }
 
 /// The answer to a sign-in or a refresh: the tokens in the body, or, in cookie mode, the refresh
 /// token in its HttpOnly cookie instead.
-pub(super) fn token_answer(jar: CookieJar, issued: Issued, cookie_mode: bool) -> Response {
+pub(crate) fn token_answer(jar: CookieJar, issued: Issued, cookie_mode: bool) -> Response {
     if cookie_mode {
         let jar = cookies::with_refresh(jar, issued.refresh_token.clone(), issued.remaining_secs);
         return (jar, Json(TokenResponse::new(issued, true))).into_response();

@@ -12,9 +12,11 @@ mod refresh;
 mod sessions;
 mod users;
 mod verification;
-mod views;
+pub(crate) mod views;
 
 use utoipa_axum::router::OpenApiRouter;
+
+pub(crate) use auth::token_answer;
 
 use crate::state::AppState;
 

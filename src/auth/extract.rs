@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 
 use uuid::Uuid;
 
+use crate::domain::assurance::Assurance;
 use crate::domain::{Role, now};
 use crate::error::AppError;
 use crate::error::code;
@@ -24,6 +25,8 @@ pub struct AuthUser {
     /// The current role, read from the database: a role change applies on the very next request.
     pub role: Role,
     pub email_verified: bool,
+    /// How this session was authenticated, and when last (read from the session, not the token).
+    pub assurance: Assurance,
 }
 
 /// An optional caller.
@@ -63,12 +66,14 @@ async fn authenticate(token: &str, state: &AppState) -> Result<AuthUser, AppErro
             detail: "This session has ended; sign in again.",
         });
     }
+    let assurance = row.assurance();
     Ok(AuthUser {
         user_id: row.user_id,
         session_id: row.session_id,
         username: row.username,
         role: row.role,
         email_verified: row.email_verified_at.is_some(),
+        assurance,
     })
 }
 

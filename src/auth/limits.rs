@@ -37,6 +37,8 @@ pub enum Limit<'a> {
     VerificationResend(Uuid),
     /// Wrong current-password answers of one user (password change, email change, deletion share it).
     PasswordRecheck(Uuid),
+    /// Wrong second-factor codes of one account, wherever they are typed.
+    SecondFactor(Uuid),
 }
 
 impl Limit<'_> {
@@ -54,6 +56,7 @@ impl Limit<'_> {
             Limit::EmailChange(id) => format!("recovery:user:{id}"),
             Limit::VerificationResend(id) => format!("verify:user:{id}"),
             Limit::PasswordRecheck(id) => format!("pwchange:{id}"),
+            Limit::SecondFactor(id) => format!("mfafail:{id}"),
         }
     }
 
@@ -69,6 +72,7 @@ impl Limit<'_> {
             Limit::RecoveryEmail(_) | Limit::EmailChange(_) | Limit::VerificationResend(_) => {
                 limits.recovery_per_account
             }
+            Limit::SecondFactor(_) => limits.mfa_failures_per_account,
         }
     }
 
@@ -110,6 +114,7 @@ mod tests {
             Limit::EmailChange(id),
             Limit::VerificationResend(id),
             Limit::PasswordRecheck(id),
+            Limit::SecondFactor(id),
         ];
         let keys: std::collections::HashSet<String> = all.iter().map(Limit::key).collect();
         assert_eq!(keys.len(), all.len(), "two limits share a bucket: {keys:?}");

@@ -9,3 +9,5 @@ pub mod policy;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;
+pub mod totp;
+pub mod vault;

@@ -5,6 +5,7 @@ use crate::auth::extract::AuthUser;
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::error::code;
+use crate::state::AppState;
 
 /// Something an actor may try to do.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +20,18 @@ pub enum Action {
     RemoveContent { owner_id: uuid::Uuid },
 }
 
+impl Action {
+    /// Whether doing this to `actor`'s request uses a staff power (an admin's or a moderator's),
+    /// rather than a right every account has.
+    fn is_staff_power(self, actor: &AuthUser) -> bool {
+        match self {
+            Action::ManageUsers | Action::ReadAudit => true,
+            Action::EditContent { .. } => false,
+            Action::RemoveContent { owner_id } => actor.user_id != owner_id,
+        }
+    }
+}
+
 /// Whether `actor` may perform `action`.
 pub fn allows(actor: &AuthUser, action: Action) -> bool {
     match action {
@@ -28,16 +41,23 @@ pub fn allows(actor: &AuthUser, action: Action) -> bool {
     }
 }
 
-/// `allows`, as a `Forbidden` error when refused.
-pub fn authorize(actor: &AuthUser, action: Action) -> Result<(), AppError> {
-    if allows(actor, action) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden {
+/// `allows`, as a `Forbidden` error when refused. With `auth.require_mfa_for_staff`, a staff power
+/// also needs a session signed in with a second factor.
+pub fn authorize(state: &AppState, actor: &AuthUser, action: Action) -> Result<(), AppError> {
+    if !allows(actor, action) {
+        return Err(AppError::Forbidden {
             code: code::FORBIDDEN,
             detail: "You are not allowed to do this.",
-        })
+        });
     }
+    let needs_mfa = state.settings().auth.require_mfa_for_staff && action.is_staff_power(actor);
+    if needs_mfa && !actor.assurance.amr.is_multi_factor() {
+        return Err(AppError::Forbidden {
+            code: code::SECOND_FACTOR_REQUIRED,
+            detail: "Your role needs a second factor: enrol one (POST /api/v1/me/mfa/totp), then sign in with it.",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -59,6 +79,10 @@ mod tests {
             username: name.into(),
             role,
             email_verified: true,
+            assurance: crate::domain::assurance::Assurance {
+                amr: crate::domain::assurance::Amr::Password,
+                authenticated_at: crate::domain::now(),
+            },
         }
     }
 

@@ -15,6 +15,7 @@ use super::extract::AuthUser;
 use super::limits::Limit;
 use super::secrets;
 use crate::audit::{self, Event};
+use crate::domain::assurance::{Amr, Assurance, Factor};
 use crate::error::code;
 use crate::error::{AppError, Result};
 use crate::http::client_ip::RequestMeta;
@@ -47,8 +48,9 @@ const INVALID_REFRESH: AppError = AppError::Unauthorized {
     detail: "The refresh token is not valid.",
 };
 
-/// Starts a session for `user`. In cookie mode the session also gets a CSRF secret.
-pub async fn start(state: &AppState, user: UserRow, meta: &RequestMeta, cookie_mode: bool) -> Result<Issued> {
+/// Starts a session for `user`, authenticated with `amr`. In cookie mode the session also gets a
+/// CSRF secret. Sign-in calls this only once every factor the account has has passed.
+pub async fn start(state: &AppState, user: UserRow, meta: &RequestMeta, cookie_mode: bool, amr: Amr) -> Result<Issued> {
     let auth = &state.settings().auth;
     let refresh = secrets::generate();
     let csrf = cookie_mode.then(secrets::generate);
@@ -60,11 +62,16 @@ pub async fn start(state: &AppState, user: UserRow, meta: &RequestMeta, cookie_m
         idle: time::Duration::seconds(auth.session_idle_secs as i64),
         absolute: time::Duration::seconds(auth.session_absolute_secs as i64),
         csrf_hash: csrf_hash.as_deref(),
+        amr,
     };
     let mut tx = state.db().begin().await?;
     let session_id = store::sessions::create(&mut tx, new, &secrets::hash(&refresh)).await?;
     tx.commit().await?;
-    let access_token = state.keys().issue(user.id, session_id, user.role)?;
+    let assurance = Assurance {
+        amr,
+        authenticated_at: crate::domain::now(),
+    };
+    let access_token = state.keys().issue(user.id, session_id, user.role, assurance)?;
     Ok(Issued {
         user,
         session_id,
@@ -114,7 +121,9 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
             let user = store::users::find_by_id(state.db(), row.user_id)
                 .await?
                 .ok_or(INVALID_CREDENTIALS)?;
-            let access_token = state.keys().issue(user.id, row.session_id, user.role)?;
+            let access_token = state
+                .keys()
+                .issue(user.id, row.session_id, user.role, row.assurance())?;
             Ok(Issued {
                 user,
                 session_id: row.session_id,
@@ -168,4 +177,39 @@ pub async fn account_of(state: &AppState, user: &AuthUser) -> Result<UserRow> {
             code: code::INVALID_TOKEN,
             detail: "The account no longer exists.",
         })
+}
+
+/// The answer to a sensitive action in a session whose last strong authentication is too old.
+pub const REAUTHENTICATION_REQUIRED: AppError = AppError::Unauthorized {
+    code: code::REAUTHENTICATION_REQUIRED,
+    detail: "This needs a recent sign-in: confirm your password or a second factor with \
+             POST /api/v1/auth/reauthenticate, then try again.",
+};
+
+/// Step-up: sensitive actions need the password or a second factor within `auth.reauth_window_secs`
+/// (the sign-in counts, as does `POST /auth/reauthenticate`).
+pub fn require_recent(state: &AppState, user: &AuthUser) -> Result<()> {
+    let window = state.settings().auth.reauth_window_secs;
+    if user.assurance.is_recent(crate::domain::now(), window) {
+        Ok(())
+    } else {
+        Err(REAUTHENTICATION_REQUIRED)
+    }
+}
+
+/// Records a strong authentication in the caller's session now. A second factor raises the session
+/// to multi-factor; the password keeps whatever the session had.
+pub async fn stepped_up(state: &AppState, user: &AuthUser, factor: Option<Factor>) -> Result<()> {
+    let amr = match factor {
+        Some(factor) => Amr::with(factor),
+        None => user.assurance.amr,
+    };
+    if store::sessions::reauthenticated(state.db(), user.session_id, amr).await? {
+        Ok(())
+    } else {
+        Err(AppError::Unauthorized {
+            code: code::SESSION_ENDED,
+            detail: "This session has ended; sign in again.",
+        })
+    }
 }

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::AuthSettings;
 use crate::domain::Role;
+use crate::domain::assurance::Assurance;
 
 /// The `typ` header of our access tokens (RFC 9068), which nothing else we issue carries.
 pub const TOKEN_TYPE: &str = "at+jwt";
@@ -32,6 +33,15 @@ pub struct Claims {
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
+    /// RFC 8176 methods of the session's sign-in (`pwd`, `otp`, `mfa`).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// `aal1` (password) or `aal2` (a second factor passed).
+    #[serde(default)]
+    pub acr: String,
+    /// The session's last strong authentication (Unix seconds): the sign-in or a step-up since.
+    #[serde(default)]
+    pub auth_time: u64,
 }
 
 /// The signing key and everything derived from it.
@@ -138,6 +148,7 @@ impl Keys {
         user_id: impl std::fmt::Display,
         session_id: impl std::fmt::Display,
         role: Role,
+        assurance: Assurance,
     ) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
@@ -149,6 +160,9 @@ impl Keys {
             iat: now,
             exp: now + self.ttl_secs,
             jti: uuid::Uuid::now_v7().to_string(),
+            amr: assurance.amr.methods(),
+            acr: assurance.amr.acr().to_owned(),
+            auth_time: u64::try_from(assurance.authenticated_at.unix_timestamp()).unwrap_or(0),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
@@ -212,11 +226,7 @@ pub fn default_key_path(data_dir: &Path) -> PathBuf {
 pub fn write_new_key(path: &Path) -> anyhow::Result<()> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| anyhow::anyhow!("generating Ed25519 key"))?;
-    // A folder created here holds only keys, so it is closed to others; an existing one is left as it is.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        restrict(dir, 0o700)?;
-    }
+    create_key_folder(path)?;
     let pem = format!(
         "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
         STANDARD.encode(doc.as_ref())
@@ -224,7 +234,18 @@ pub fn write_new_key(path: &Path) -> anyhow::Result<()> {
     write_private(path, pem.as_bytes())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Creates the folder of a key file if it is missing. A folder created here holds only keys, so it is
+/// closed to others; an existing one is left as it is.
+pub(crate) fn create_key_folder(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        restrict(dir, 0o700)?;
+    }
+    Ok(())
+}
+
+/// Writes a new file readable by the owner only; never overwrites one.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -272,6 +293,13 @@ mod tests {
     use super::*;
     use crate::config::Settings;
 
+    fn password_now() -> Assurance {
+        Assurance {
+            amr: crate::domain::assurance::Amr::Password,
+            authenticated_at: crate::domain::now(),
+        }
+    }
+
     fn keys() -> Keys {
         let dir = tempfile::tempdir().unwrap();
         Keys::load(&Settings::default().auth, dir.path()).unwrap()
@@ -280,22 +308,37 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_and_carries_its_claims() {
         let k = keys();
-        let t = k.issue("u1", "s1", Role::Moderator).unwrap();
+        let t = k.issue("u1", "s1", Role::Moderator, password_now()).unwrap();
         let c = k.verify(&t).unwrap();
         assert_eq!((c.sub.as_str(), c.sid.as_str(), c.role), ("u1", "s1", Role::Moderator));
         assert!(c.exp - c.iat <= 900);
     }
 
     #[test]
+    fn a_token_carries_the_sessions_assurance() {
+        let k = keys();
+        let at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let assurance = Assurance {
+            amr: crate::domain::assurance::Amr::PasswordAndTotp,
+            authenticated_at: at,
+        };
+        let c = k.verify(&k.issue("u1", "s1", Role::User, assurance).unwrap()).unwrap();
+        assert_eq!(
+            (c.amr.join(" "), c.acr.as_str(), c.auth_time),
+            ("pwd otp mfa".into(), "aal2", 1_700_000_000)
+        );
+    }
+
+    #[test]
     fn a_token_from_another_key_is_refused() {
-        let t = keys().issue("u1", "s1", Role::User).unwrap();
+        let t = keys().issue("u1", "s1", Role::User, password_now()).unwrap();
         assert!(keys().verify(&t).is_none());
     }
 
     #[test]
     fn a_cached_token_still_refuses_any_changed_byte() {
         let k = keys();
-        let t = k.issue("u1", "s1", Role::User).unwrap();
+        let t = k.issue("u1", "s1", Role::User, password_now()).unwrap();
         assert!(k.verify(&t).is_some());
         assert_eq!(k.verified.map.lock().unwrap().len(), 1);
         assert_eq!(k.verify(&t).unwrap().sid, "s1", "a hit returns the same claims");
@@ -322,6 +365,9 @@ mod tests {
                 iat: 0,
                 exp,
                 jti: "j".into(),
+                amr: vec!["pwd".into()],
+                acr: "aal1".into(),
+                auth_time: 0,
             })
         };
         cache.put("old", claims(1_000), 1_000, 5);
@@ -393,7 +439,7 @@ mod tests {
 
         #[test]
         fn every_issued_token_has_the_shape(user in "\\PC{0,40}", session in "\\PC{0,40}") {
-            let token = KEYS.issue(&user, &session, Role::User).unwrap();
+            let token = KEYS.issue(&user, &session, Role::User, password_now()).unwrap();
             proptest::prop_assert!(has_jwt_shape(&token), "{token}");
             proptest::prop_assert_eq!(&KEYS.verify(&token).unwrap().sub, &user);
         }

@@ -22,6 +22,15 @@ pub struct AuthSettings {
     pub argon2: Argon2Settings,
     /// Concurrent password hashes; each takes `argon2.memory_kib` of memory.
     pub hash_concurrency: usize,
+    /// 32-byte key that encrypts TOTP secrets at rest (from `rampart keys generate --mfa`). Unset:
+    /// generated under `<data_dir>/keys` (development only).
+    pub mfa_key_file: Option<PathBuf>,
+    /// How recent the last strong authentication (the password or a second factor) must be for
+    /// sensitive actions (admin role changes, enrolling a factor); older answers
+    /// `401 reauthentication_required`.
+    pub reauth_window_secs: u64,
+    /// Admins and moderators must have signed in with a second factor to use their powers.
+    pub require_mfa_for_staff: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -40,6 +49,9 @@ impl AuthSettings {
         if self.session_idle_secs == 0 || self.session_absolute_secs < self.session_idle_secs {
             problems.push("auth.session_absolute_secs must be at least auth.session_idle_secs (> 0)".to_owned());
         }
+        if self.reauth_window_secs == 0 {
+            problems.push("auth.reauth_window_secs must be at least 1".to_owned());
+        }
         if self.hash_concurrency == 0 {
             problems.push("auth.hash_concurrency must be at least 1".to_owned());
         }
@@ -51,6 +63,12 @@ impl AuthSettings {
             if self.signing_key_file.is_none() {
                 problems.push(
                     "auth.signing_key_file must be set in production (generate one with `rampart keys generate`)"
+                        .to_owned(),
+                );
+            }
+            if self.mfa_key_file.is_none() {
+                problems.push(
+                    "auth.mfa_key_file must be set in production (generate one with `rampart keys generate --mfa`)"
                         .to_owned(),
                 );
             }
@@ -72,6 +90,9 @@ impl Default for AuthSettings {
             signing_key_file: None,
             argon2: Argon2Settings::default(),
             hash_concurrency: super::cores(),
+            mfa_key_file: None,
+            reauth_window_secs: 600,
+            require_mfa_for_staff: false,
         }
     }
 }
@@ -114,6 +135,8 @@ pub struct LimitSettings {
     pub recovery_per_ip: Rate,
     /// Password-reset requests and verification re-sends per account (or per address asked about).
     pub recovery_per_account: Rate,
+    /// Wrong second-factor codes (TOTP or recovery) for one account, at sign-in, step-up or disabling.
+    pub mfa_failures_per_account: Rate,
 }
 
 impl Default for LimitSettings {
@@ -127,6 +150,7 @@ impl Default for LimitSettings {
             login_failures_per_account: rate(50, 3600),
             recovery_per_ip: rate(10, 3600),
             recovery_per_account: rate(3, 3600),
+            mfa_failures_per_account: rate(5, 900),
         }
     }
 }

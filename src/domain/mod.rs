@@ -1,6 +1,7 @@
 //! Validated domain values. Each can only be obtained through `parse`, so a handler that holds one
 //! knows it is valid; request bodies are turned into these once, at the edge.
 
+pub mod assurance;
 pub mod caption;
 pub mod email;
 pub mod password;

@@ -52,6 +52,15 @@ codes! {
     INVALID_REFRESH_TOKEN = "invalid_refresh_token";
     /// 401: An already-used refresh token was presented; the session has been ended.
     REFRESH_TOKEN_REUSED = "refresh_token_reused";
+    /// 401: A sensitive action (changing roles, enrolling a factor) in a session whose last strong authentication is older than `auth.reauth_window_secs`; step up with `POST /api/v1/auth/reauthenticate`.
+    REAUTHENTICATION_REQUIRED = "reauthentication_required";
+    /// 401: The MFA challenge is unknown, already used, expired, from another client, or out of attempts; sign in again.
+    INVALID_MFA_CHALLENGE = "invalid_mfa_challenge";
+    /// 401: At `POST /auth/mfa/verify`: the TOTP or recovery code is wrong or was already used.
+    /// 403: Elsewhere (confirming, disabling, step-up, new recovery codes): the same.
+    WRONG_CODE = "wrong_code";
+    /// 403: `auth.require_mfa_for_staff` is on and this admin or moderator session was not signed in with a second factor.
+    SECOND_FACTOR_REQUIRED = "second_factor_required";
     /// 403: The policy does not allow this actor to do this (a non-admin on `/admin`, someone else's post).
     FORBIDDEN = "forbidden";
     /// 403: The current password is wrong (password change, email change, account deletion).
@@ -82,6 +91,10 @@ codes! {
     LAST_ADMIN = "last_admin";
     /// 409: A verification re-send for an address that is already verified.
     ALREADY_VERIFIED = "already_verified";
+    /// 409: An authenticator is already enabled; disable it before enrolling another.
+    TOTP_ALREADY_ENABLED = "totp_already_enabled";
+    /// 409: No authenticator is enabled (or, when confirming, none is waiting for its first code).
+    TOTP_NOT_ENABLED = "totp_not_enabled";
     /// 409: A request with this `Idempotency-Key` was still running after 20 s of waiting; retry.
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress";
     /// 412: `If-Match` does not name the post's current version.

@@ -63,6 +63,28 @@ pub fn email_change_notice(to: &str, username: &str, new_address: &str) -> Messa
     }
 }
 
+/// A second factor was added to the account; sent so that an intruder's enrolment does not go unseen.
+pub fn factor_added(to: &str, username: &str, factor: &str) -> Message {
+    Message {
+        to: to.to_owned(),
+        subject: "A second factor was added to your account".into(),
+        text: format!(
+            "Hello {username},\n\n{factor} was added to your Rampart account. Signing in now needs your password and then a code from it. If this was not you, reset your password and remove it now.\n"
+        ),
+    }
+}
+
+/// A second factor was removed from the account.
+pub fn factor_removed(to: &str, username: &str, factor: &str) -> Message {
+    Message {
+        to: to.to_owned(),
+        subject: "A second factor was removed from your account".into(),
+        text: format!(
+            "Hello {username},\n\n{factor} was removed from your Rampart account; signing in needs only your password now. If this was not you, reset your password now.\n"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::duration_words;

@@ -68,6 +68,8 @@ pub const TABLES: &[Table] = &[
             ("ip", Text),
             ("user_agent", Text),
             ("csrf_hash", Text),
+            ("amr", Text),
+            ("authenticated_at", Time),
         ],
     },
     Table {
@@ -158,6 +160,35 @@ pub const TABLES: &[Table] = &[
             ("email", Text),
             ("created_at", Time),
             ("expires_at", Time),
+            ("used_at", Time),
+        ],
+    },
+    Table {
+        name: "totp_factors",
+        key: &["user_id"],
+        columns: &[
+            ("user_id", Id),
+            ("secret", Text),
+            ("created_at", Time),
+            ("confirmed_at", Time),
+            ("last_step", Int),
+        ],
+    },
+    Table {
+        name: "recovery_codes",
+        key: &["hash"],
+        columns: &[("hash", Text), ("user_id", Id), ("created_at", Time), ("used_at", Time)],
+    },
+    Table {
+        name: "mfa_challenges",
+        key: &["hash"],
+        columns: &[
+            ("hash", Text),
+            ("user_id", Id),
+            ("client_hash", Text),
+            ("created_at", Time),
+            ("expires_at", Time),
+            ("attempts", Int),
             ("used_at", Time),
         ],
     },
@@ -560,6 +591,9 @@ mod tests {
             ("idempotency_keys", 0),
             ("outbox", 0),
             ("email_tokens", 0),
+            ("totp_factors", 0),
+            ("recovery_codes", 0),
+            ("mfa_challenges", 0),
         ];
         assert_eq!(summary.tables, expected);
         assert_eq!(count_rows(&mut target.begin().await.unwrap()).await.unwrap(), expected);

@@ -60,6 +60,7 @@ async fn update_post(
         return Err(NOT_FOUND);
     }
     authorize(
+        &state,
         &user,
         Action::EditContent {
             owner_id: row.author_id,
@@ -104,6 +105,7 @@ async fn delete_post(
     let id = uuid::Uuid::try_parse(&id).map_err(|_| NOT_FOUND)?;
     let row = store::posts::find(state.db(), id).await?.ok_or(NOT_FOUND)?;
     authorize(
+        &state,
         &user,
         Action::RemoveContent {
             owner_id: row.author_id,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod db;
 pub mod email_tokens;
 mod error;
+pub mod factors;
 pub mod idempotency;
 pub mod outbox;
 mod pg;

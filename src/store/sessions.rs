@@ -6,6 +6,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{Error, Exec, Tx, new_id};
+use crate::domain::assurance::{Amr, Assurance};
 use crate::domain::{Role, now};
 use crate::{args, row};
 
@@ -37,6 +38,8 @@ row! {
         disabled_at: Option<OffsetDateTime> = "u.disabled_at",
         email_verified_at: Option<OffsetDateTime> = "u.email_verified_at",
         csrf_hash: Option<String> = "s.csrf_hash",
+        amr: String = "s.amr",
+        authenticated_at: OffsetDateTime = "s.authenticated_at",
     }
 }
 
@@ -47,6 +50,14 @@ impl AuthRow {
             && self.disabled_at.is_none()
             && now < self.idle_expires_at
             && now < self.absolute_expires_at
+    }
+
+    /// How the session was authenticated, and when last.
+    pub fn assurance(&self) -> Assurance {
+        Assurance {
+            amr: Amr::parse(&self.amr),
+            authenticated_at: self.authenticated_at,
+        }
     }
 }
 
@@ -66,6 +77,8 @@ pub struct NewSession<'a> {
     pub idle: Duration,
     pub absolute: Duration,
     pub csrf_hash: Option<&'a str>,
+    /// How the holder signed in.
+    pub amr: Amr,
 }
 
 /// Creates a session with its first refresh token; returns the session id.
@@ -74,8 +87,8 @@ pub async fn create(tx: &mut Tx, new: NewSession<'_>, refresh_hash: &str) -> Res
     let now = now();
     let id = new_id();
     tx.execute(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, ip, user_agent, csrf_hash) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, ip, user_agent, csrf_hash, amr, authenticated_at) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $3)",
         args![
             id,
             new.user_id,
@@ -84,7 +97,8 @@ pub async fn create(tx: &mut Tx, new: NewSession<'_>, refresh_hash: &str) -> Res
             now + new.absolute,
             new.ip,
             new.user_agent,
-            new.csrf_hash
+            new.csrf_hash,
+            new.amr.as_str()
         ],
     )
     .await?;
@@ -166,6 +180,18 @@ pub async fn rotate(db: &super::Db, old_hash: &str, new_hash: &str, idle: Durati
         idle_expires_at: idle_expires,
         ..auth
     }))
+}
+
+/// Records a strong authentication in a live session now (a step-up), with the methods it now has.
+#[tracing::instrument(skip_all)]
+pub async fn reauthenticated(mut ex: impl Exec, session_id: Uuid, amr: Amr) -> Result<bool, Error> {
+    let n = ex
+        .execute(
+            "UPDATE sessions SET authenticated_at = $2, amr = $3 WHERE id = $1 AND revoked_at IS NULL",
+            args![session_id, now(), amr.as_str()],
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 /// Revokes one live session, of `owner` when given; false when there is no such live session.

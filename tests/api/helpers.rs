@@ -419,6 +419,59 @@ impl TestApp {
         self.delete_auth(&post_path(id), token).await
     }
 
+    /// Subjects and bodies of the mail queued for `address`, oldest first.
+    pub async fn mail_to(&self, address: &str) -> Vec<(String, String)> {
+        (self.state.db())
+            .fetch_all(
+                "SELECT subject, body_text FROM outbox WHERE to_address = $1 ORDER BY created_at, id",
+                rampart::args![address],
+            )
+            .await
+            .unwrap()
+    }
+
+    /// `GET /api/v1/me/mfa`
+    pub async fn factors(&self, token: &str) -> Response {
+        self.get_auth("/api/v1/me/mfa", token).await
+    }
+
+    /// `POST /api/v1/me/mfa/totp`
+    pub async fn enrol_totp(&self, token: &str) -> Response {
+        self.post_auth("/api/v1/me/mfa/totp", token).await
+    }
+
+    /// `POST /api/v1/me/mfa/totp/confirm`
+    pub async fn confirm_totp(&self, token: &str, code: &str) -> Response {
+        self.post_json_auth("/api/v1/me/mfa/totp/confirm", token, &json!({ "code": code }))
+            .await
+    }
+
+    /// `DELETE /api/v1/me/mfa/totp`
+    pub async fn disable_totp(&self, token: &str, body: &Value) -> Response {
+        self.client
+            .delete(self.url("/api/v1/me/mfa/totp"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST /api/v1/me/mfa/recovery-codes`
+    pub async fn regenerate_recovery_codes(&self, token: &str) -> Response {
+        self.post_auth("/api/v1/me/mfa/recovery-codes", token).await
+    }
+
+    /// `POST /api/v1/auth/mfa/verify`
+    pub async fn mfa_verify(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/mfa/verify", body).await
+    }
+
+    /// `POST /api/v1/auth/reauthenticate`
+    pub async fn reauthenticate(&self, token: &str, body: &Value) -> Response {
+        self.post_json_auth("/api/v1/auth/reauthenticate", token, body).await
+    }
+
     /// `DELETE /api/v1/auth/sessions/{id}`
     pub async fn revoke_session(&self, id: &str, token: &str) -> Response {
         self.delete_auth(&format!("/api/v1/auth/sessions/{id}"), token).await

@@ -70,7 +70,8 @@ async fn a_pass_deletes_only_what_has_aged_out() {
         Pruned {
             sent_mail: 1,
             email_tokens: 1,
-            idempotency_keys: 1
+            idempotency_keys: 1,
+            mfa_challenges: 0
         }
     );
     let left = app

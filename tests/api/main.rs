@@ -8,6 +8,7 @@ mod admin;
 mod cli;
 mod contract;
 mod edge;
+mod factors;
 mod fixtures;
 mod housekeeping;
 mod limits;

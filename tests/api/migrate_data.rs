@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
+use crate::factors::{Authenticator, challenge, enable_totp};
 use crate::fixtures::jpeg;
 use crate::helpers::{PgDatabase, TestApp, spawn_app, spawn_app_with};
 
@@ -29,8 +30,10 @@ async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Va
 }
 
 /// Fills every table through the HTTP API: registrations, a second sign-in, a refresh, a role change, a
-/// logout and two posts with hashtags, one under an idempotency key. Returns each user's name and role.
-async fn seed(app: &TestApp) -> Vec<(String, &'static str)> {
+/// logout, two posts with hashtags (one under an idempotency key), and erin's authenticator with its
+/// recovery codes and a sign-in waiting for its code. Returns each password-only user's name and
+/// role, and erin's authenticator.
+async fn seed(app: &TestApp) -> (Vec<(String, &'static str)>, Authenticator) {
     let mut tokens = BTreeMap::new();
     for (name, display_name) in [
         ("alice", Some("Alice A.")),
@@ -88,11 +91,15 @@ async fn seed(app: &TestApp) -> Vec<(String, &'static str)> {
             "posting {caption:?}"
         );
     }
-    ["alice", "bob", "carol", "dave"]
+    let erin = app.user_named("erin").await;
+    let (phone, _) = enable_totp(app, &erin.access).await;
+    challenge(app, &erin).await;
+    let users = ["alice", "bob", "carol", "dave"]
         .into_iter()
         .zip(["admin", "user", "moderator", "user"])
         .map(|(name, role)| (name.to_owned(), role))
-        .collect()
+        .collect();
+    (users, phone)
 }
 
 /// A stored value as text, the same on both engines: ids hyphenated, instants in Unix milliseconds.
@@ -206,7 +213,9 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         println!("skipped: the source of this test is the SQLite default");
         return;
     }
-    let users = seed(&source_app).await;
+    let (users, mut erin_phone) = seed(&source_app).await;
+    // The copy is read with the source's key for second-factor secrets, as an operator keeps it.
+    let mfa_key = source_app.dir.path().join("keys").join("mfa-aes256.key");
     source_app.stop().await;
     source_app.state.db().close().await;
     let source = format!("sqlite://{}", source_app.dir.path().join("rampart.db").display());
@@ -296,7 +305,11 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
     assert_eq!(found, 1, "the SQLite copy's caption index covers the copied posts");
 
     let copy_url = pg.url.clone();
-    let app = spawn_app_with(move |s| s.database.url = Some(copy_url.into())).await;
+    let app = spawn_app_with(move |s| {
+        s.database.url = Some(copy_url.into());
+        s.auth.mfa_key_file = Some(mfa_key);
+    })
+    .await;
     for (username, role) in users {
         let res = app.login(&username, PASSWORD).await;
         assert_eq!(
@@ -309,6 +322,15 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         let me: Value = me.json().await.unwrap();
         assert_eq!(me["role"], role, "{username}'s role");
     }
+    let erin = app.login("erin", PASSWORD).await;
+    assert_eq!(erin.status(), StatusCode::ACCEPTED, "erin's authenticator came along");
+    let erin: Value = erin.json().await.unwrap();
+    let verify = json!({ "challenge": erin["challenge"], "code": erin_phone.next_code().await });
+    assert_eq!(
+        app.mfa_verify(&verify).await.status(),
+        StatusCode::OK,
+        "and its secret still opens"
+    );
     let feed: Value = app.feed("q=pier").await.json().await.unwrap();
     let captions: Vec<&str> = (feed["items"].as_array().unwrap().iter())
         .map(|p| p["caption"].as_str().unwrap())

@@ -8,21 +8,9 @@ use serde_json::{Value, json};
 use crate::fixtures;
 use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 
-/// Subjects and bodies of the mail queued for `address`, oldest first.
-async fn mail_to(app: &TestApp, address: &str) -> Vec<(String, String)> {
-    use rampart::store::Exec;
-    (app.state.db())
-        .fetch_all(
-            "SELECT subject, body_text FROM outbox WHERE to_address = $1 ORDER BY created_at, id",
-            rampart::args![address],
-        )
-        .await
-        .unwrap()
-}
-
 /// The token in the newest mail to `address` whose subject contains `subject`.
 async fn token_from_mail(app: &TestApp, address: &str, subject: &str) -> String {
-    let mails = mail_to(app, address).await;
+    let mails = app.mail_to(address).await;
     let (_, body) = mails
         .iter()
         .rev()
@@ -64,7 +52,7 @@ async fn registering_sends_a_verification_link_built_from_the_public_origin() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user"]["email_verified"], false);
-    let mails = mail_to(&app, "vera@example.com").await;
+    let mails = app.mail_to("vera@example.com").await;
     assert_eq!(mails.len(), 1);
     assert!(
         mails[0].1.contains("https://photos.example.com/verify-email?token="),
@@ -238,7 +226,7 @@ async fn resending_verification_is_throttled_and_replaces_the_old_link() {
 /// The reset mail is queued after the answer; wait for it.
 async fn wait_for_token(app: &TestApp, address: &str, subject: &str) -> String {
     for _ in 0..200 {
-        if mail_to(app, address).await.iter().any(|(s, _)| s.contains(subject)) {
+        if app.mail_to(address).await.iter().any(|(s, _)| s.contains(subject)) {
             return token_from_mail(app, address, subject).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -266,7 +254,7 @@ async fn forgot_password_answers_the_same_for_real_and_unknown_addresses() {
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
     wait_for_token(&app, &user.email, "Reset").await;
     assert!(
-        mail_to(&app, "nobody@example.com").await.is_empty(),
+        app.mail_to("nobody@example.com").await.is_empty(),
         "mail goes only to real accounts"
     );
 }
@@ -401,7 +389,7 @@ async fn an_email_change_takes_effect_only_when_confirmed_from_the_new_address()
         StatusCode::ACCEPTED
     );
 
-    let notice = mail_to(&app, &user.email).await;
+    let notice = app.mail_to(&user.email).await;
     assert!(
         notice
             .iter()
@@ -438,7 +426,7 @@ async fn two_confirmations_racing_for_one_address_leave_exactly_one_owner() {
             .await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
     }
-    let mails = mail_to(&app, "prize@example.com").await;
+    let mails = app.mail_to("prize@example.com").await;
     let tokens: Vec<String> = mails
         .iter()
         .map(|(_, body)| {

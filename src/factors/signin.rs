@@ -1,0 +1,141 @@
+//! Sign-in with a second factor. When the password of an account with an authenticator passes,
+//! `POST /auth/login` answers a challenge instead of a session; the client sends it back here with a
+//! code. No session exists before the second factor passes.
+//!
+//! A challenge is a 256-bit secret stored as its SHA-256, bound to the account and to the client that
+//! passed the password (a hash of its IP and user agent), usable once, for five minutes, for at most
+//! five attempts.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::check::{self, FactorInput};
+pub use super::views::MfaChallenge;
+use crate::accounts::token_answer;
+use crate::accounts::views::TokenResponse;
+use crate::audit::{self, Event};
+use crate::auth::secrets;
+use crate::auth::sessions::{self, INVALID_CREDENTIALS};
+use crate::domain::assurance::Amr;
+use crate::error::code;
+use crate::error::{AppError, Problem, Result};
+use crate::http::client_ip::RequestMeta;
+use crate::http::extract::AppJson;
+use crate::state::AppState;
+use crate::store::{self, users::UserRow};
+
+/// How long a challenge lives.
+pub const CHALLENGE_TTL_SECS: u64 = 300;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(verify))
+}
+
+const INVALID_CHALLENGE: AppError = AppError::Unauthorized {
+    code: code::INVALID_MFA_CHALLENGE,
+    detail: "The sign-in challenge is invalid, used or expired; sign in again.",
+};
+
+/// Whether `user` must pass a second factor after the password.
+pub(crate) async fn needs_second_factor(state: &AppState, user: &UserRow) -> Result<bool> {
+    let row = store::factors::totp(state.db(), user.id).await?;
+    Ok(row.is_some_and(|r| r.confirmed_at.is_some()))
+}
+
+/// The challenge for a password that passed, for this client.
+pub(crate) async fn challenge(state: &AppState, user: &UserRow, meta: &RequestMeta) -> Result<MfaChallenge> {
+    let token = secrets::generate();
+    let ttl = time::Duration::seconds(CHALLENGE_TTL_SECS as i64);
+    store::factors::create_challenge(state.db(), &secrets::hash(&token), user.id, &client_hash(meta), ttl).await?;
+    Ok(MfaChallenge {
+        mfa_required: true,
+        challenge: token,
+        expires_in: CHALLENGE_TTL_SECS,
+        methods: vec!["totp", "recovery_code"],
+    })
+}
+
+/// What binds a challenge to the client that passed the password.
+fn client_hash(meta: &RequestMeta) -> String {
+    secrets::hash(&format!(
+        "{}\n{}",
+        meta.ip,
+        meta.user_agent.as_deref().unwrap_or_default()
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct VerifyRequest {
+    /// The `challenge` from the sign-in answer.
+    #[schema(max_length = 64)]
+    challenge: String,
+    /// The six digits the authenticator app shows.
+    #[schema(example = "123456", pattern = "^[0-9]{6}$")]
+    code: Option<String>,
+    /// Or one of the recovery codes (dashes and case do not matter).
+    #[schema(example = "k7qm-2xda-p4vh-9trc", max_length = 64)]
+    recovery_code: Option<String>,
+    /// Keep the refresh token in an HttpOnly cookie instead of the body (browser clients).
+    #[serde(default)]
+    refresh_cookie: bool,
+}
+
+/// Finish signing in with a second factor: the challenge from `POST /auth/login` and a code from the
+/// authenticator app or a recovery code. Answers like a sign-in.
+#[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "auth", request_body = VerifyRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_mfa_challenge` or `wrong_code`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Neither or both of `code` and `recovery_code`"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(level = "debug", skip_all)]
+async fn verify(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    jar: CookieJar,
+    AppJson(req): AppJson<VerifyRequest>,
+) -> Result<Response> {
+    let factor = FactorInput {
+        code: req.code,
+        recovery_code: req.recovery_code,
+    };
+    if !factor.is_one() {
+        return Err(AppError::invalid("code", "give code or recovery_code"));
+    }
+    if req.challenge.len() > 64 {
+        return Err(INVALID_CHALLENGE);
+    }
+    let hash = secrets::hash(&req.challenge);
+    let claimed = store::factors::claim_attempt(state.db(), &hash).await?;
+    let Some(challenge) = claimed.filter(|c| secrets::equal(&c.client_hash, &client_hash(&meta))) else {
+        return Err(INVALID_CHALLENGE);
+    };
+    let Some(passed) = check::check(&state, &meta, challenge.user_id, &factor).await? else {
+        return Err(AppError::Unauthorized {
+            code: code::WRONG_CODE,
+            detail: "The code is wrong or was already used.",
+        });
+    };
+    if !store::factors::spend_challenge(state.db(), &hash).await? {
+        return Err(INVALID_CHALLENGE);
+    }
+    // The account may have been disabled or deleted in the minutes since the password passed.
+    let user = store::users::find_by_id(state.db(), challenge.user_id)
+        .await?
+        .filter(UserRow::is_active)
+        .ok_or(INVALID_CREDENTIALS)?;
+    let event = Event::SignedIn {
+        user: user.id,
+        cookie: req.refresh_cookie,
+    };
+    audit::record(&state, &meta, event).await;
+    let issued = sessions::start(&state, user, &meta, req.refresh_cookie, Amr::with(passed)).await?;
+    Ok(token_answer(jar, issued, req.refresh_cookie))
+}
