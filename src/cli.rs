@@ -109,10 +109,14 @@ enum MediaCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) for `auth.signing_key_file`.
+    /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) for `auth.signing_key_file`, or with
+    /// `--mfa` a 256-bit key (base64, mode 0600) for `auth.mfa_key_file`.
     Generate {
         #[arg(long)]
         out: PathBuf,
+        /// The key that seals second-factor secrets instead of a signing key.
+        #[arg(long)]
+        mfa: bool,
     },
 }
 
@@ -137,8 +141,12 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // Generating a key needs no configuration: production refuses to start until the key exists.
-    if let Some(Command::Keys(KeysCommand::Generate { out })) = &cli.command {
-        crate::auth::tokens::write_new_key(out)?;
+    if let Some(Command::Keys(KeysCommand::Generate { out, mfa })) = &cli.command {
+        if *mfa {
+            crate::auth::vault::write_new_key(out)?;
+        } else {
+            crate::auth::tokens::write_new_key(out)?;
+        }
         println!("wrote {}", out.display());
         return Ok(());
     }

@@ -321,3 +321,55 @@ fn add(op: &mut Operation, status: &str, description: &str) {
 pub fn docs_router(openapi: utoipa::openapi::OpenApi) -> Router<AppState> {
     SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    /// The types deriving `ToSchema` in `dir`, with the file each is in.
+    fn schema_types(dir: &Path, found: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                schema_types(&path, found);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut derives = false;
+            for line in text.lines().map(str::trim) {
+                if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                    derives = true;
+                } else if derives && !line.starts_with("#[") && !line.starts_with("///") {
+                    let name = line
+                        .split_whitespace()
+                        .skip_while(|w| *w != "struct" && *w != "enum")
+                        .nth(1)
+                        .map(|n| n.split(['<', '{', '(']).next().unwrap_or(n).to_owned());
+                    if let Some(name) = name {
+                        found.push((name, path.display().to_string()));
+                    }
+                    derives = false;
+                }
+            }
+        }
+    }
+
+    /// utoipa names a component after its type; a second type of the same name silently replaces the
+    /// first in the document, so clients would be told the wrong body.
+    #[test]
+    fn every_schema_type_has_a_name_of_its_own() {
+        let mut found = Vec::new();
+        schema_types(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+        assert!(found.len() > 20, "{found:?}");
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for (name, file) in &found {
+            if let Some(other) = seen.insert(name, file) {
+                panic!("two schema types are named {name}: {other} and {file}");
+            }
+        }
+    }
+}

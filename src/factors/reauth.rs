@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReauthRequest {
+struct ReauthenticateRequest {
     /// The current password.
     #[schema(schema_with = crate::domain::schema::current_password)]
     password: Option<String>,
@@ -39,7 +39,7 @@ struct ReauthRequest {
 /// Step up: confirm the password, a code or a recovery code (exactly one) so that sensitive actions
 /// accept this session for the next `auth.reauth_window_secs`. A second factor also raises a session
 /// signed in with the password alone to multi-factor.
-#[utoipa::path(post, path = "/api/v1/auth/reauthenticate", tag = "auth", security(("bearer" = [])), request_body = ReauthRequest,
+#[utoipa::path(post, path = "/api/v1/auth/reauthenticate", tag = "auth", security(("bearer" = [])), request_body = ReauthenticateRequest,
     responses(
         (status = 204),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "`wrong_password` or `wrong_code`"),
@@ -51,7 +51,7 @@ async fn reauthenticate(
     State(state): State<AppState>,
     meta: RequestMeta,
     user: AuthUser,
-    AppJson(req): AppJson<ReauthRequest>,
+    AppJson(req): AppJson<ReauthenticateRequest>,
 ) -> Result<StatusCode> {
     let given = [req.password.is_some(), req.code.is_some(), req.recovery_code.is_some()];
     if given.iter().filter(|g| **g).count() != 1 {

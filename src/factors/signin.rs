@@ -71,7 +71,7 @@ fn client_hash(meta: &RequestMeta) -> String {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct VerifyRequest {
+struct MfaVerifyRequest {
     /// The `challenge` from the sign-in answer.
     #[schema(max_length = 64)]
     challenge: String,
@@ -88,7 +88,7 @@ struct VerifyRequest {
 
 /// Finish signing in with a second factor: the challenge from `POST /auth/login` and a code from the
 /// authenticator app or a recovery code. Answers like a sign-in.
-#[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "auth", request_body = VerifyRequest,
+#[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "auth", request_body = MfaVerifyRequest,
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_mfa_challenge` or `wrong_code`"),
@@ -100,7 +100,7 @@ async fn verify(
     State(state): State<AppState>,
     meta: RequestMeta,
     jar: CookieJar,
-    AppJson(req): AppJson<VerifyRequest>,
+    AppJson(req): AppJson<MfaVerifyRequest>,
 ) -> Result<Response> {
     let factor = FactorInput {
         code: req.code,

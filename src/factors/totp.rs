@@ -100,7 +100,7 @@ async fn enrol(State(state): State<AppState>, user: AuthUser) -> Result<(StatusC
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ConfirmRequest {
+struct TotpConfirmRequest {
     /// The first code the app shows.
     #[schema(example = "123456", pattern = "^[0-9]{6}$")]
     code: String,
@@ -108,7 +108,7 @@ struct ConfirmRequest {
 
 /// Confirm the enrolment with the app's first code. From then on sign-in asks for a code. Answers
 /// the ten recovery codes, shown this once; this session counts as signed in with the app.
-#[utoipa::path(post, path = "/api/v1/me/mfa/totp/confirm", tag = "me", security(("bearer" = [])), request_body = ConfirmRequest,
+#[utoipa::path(post, path = "/api/v1/me/mfa/totp/confirm", tag = "me", security(("bearer" = [])), request_body = TotpConfirmRequest,
     responses(
         (status = 200, body = RecoveryCodes),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "`wrong_code`"),
@@ -120,7 +120,7 @@ async fn confirm(
     State(state): State<AppState>,
     meta: RequestMeta,
     user: AuthUser,
-    AppJson(req): AppJson<ConfirmRequest>,
+    AppJson(req): AppJson<TotpConfirmRequest>,
 ) -> Result<Json<RecoveryCodes>> {
     let pending = store::factors::totp(state.db(), user.user_id)
         .await?
@@ -150,7 +150,7 @@ async fn confirm(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DisableRequest {
+struct TotpDisableRequest {
     #[schema(schema_with = crate::domain::schema::current_password)]
     password: String,
     /// A current code of the app.
@@ -163,7 +163,7 @@ struct DisableRequest {
 
 /// Disable the authenticator app and delete the recovery codes. Needs the password and a current code
 /// or a recovery code.
-#[utoipa::path(delete, path = "/api/v1/me/mfa/totp", tag = "me", security(("bearer" = [])), request_body = DisableRequest,
+#[utoipa::path(delete, path = "/api/v1/me/mfa/totp", tag = "me", security(("bearer" = [])), request_body = TotpDisableRequest,
     responses(
         (status = 204),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "`wrong_password` or `wrong_code`"),
@@ -176,7 +176,7 @@ async fn disable(
     State(state): State<AppState>,
     meta: RequestMeta,
     user: AuthUser,
-    AppJson(req): AppJson<DisableRequest>,
+    AppJson(req): AppJson<TotpDisableRequest>,
 ) -> Result<StatusCode> {
     let factor = FactorInput {
         code: req.code,

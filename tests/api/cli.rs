@@ -241,3 +241,40 @@ async fn serve_creates_its_data_and_stops_cleanly_on_sigterm() {
 
     assert!(status.success(), "exit after SIGTERM: {status}; log:\n{}", log());
 }
+
+#[test]
+fn production_needs_both_generated_keys_and_accepts_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let signing = dir.path().join("keys").join("signing.pem");
+    let mfa = dir.path().join("keys").join("mfa.key");
+    for (out, extra) in [(&signing, None), (&mfa, Some("--mfa"))] {
+        let mut cmd = rampart(dir.path());
+        cmd.args(["keys", "generate", "--out"]).arg(out).args(extra);
+        let generated = cmd.output().unwrap();
+        assert!(generated.status.success(), "{}", describe(&generated));
+        let mode = std::fs::metadata(out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} is private", out.display());
+    }
+    let production = |with_mfa: bool| {
+        let mut cmd = rampart(dir.path());
+        cmd.env("RAMPART_ENV", "production")
+            .env("RAMPART_PUBLIC_ORIGIN", "https://photos.example.com")
+            .env("RAMPART_AUTH__ARGON2__MEMORY_KIB", "19456")
+            .env("RAMPART_AUTH__SIGNING_KEY_FILE", &signing);
+        if with_mfa {
+            cmd.env("RAMPART_AUTH__MFA_KEY_FILE", &mfa);
+        }
+        cmd.args(["config", "check"]).output().unwrap()
+    };
+
+    let refused = production(false);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("mfa_key_file"),
+        "{}",
+        describe(&refused)
+    );
+    let accepted = production(true);
+    assert!(accepted.status.success(), "{}", describe(&accepted));
+}
