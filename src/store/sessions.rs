@@ -38,7 +38,7 @@ row! {
         disabled_at: Option<OffsetDateTime> = "u.disabled_at",
         email_verified_at: Option<OffsetDateTime> = "u.email_verified_at",
         csrf_hash: Option<String> = "s.csrf_hash",
-        amr: String = "s.amr",
+        amr: Amr = "s.amr",
         authenticated_at: OffsetDateTime = "s.authenticated_at",
     }
 }
@@ -55,7 +55,7 @@ impl AuthRow {
     /// How the session was authenticated, and when last.
     pub fn assurance(&self) -> Assurance {
         Assurance {
-            amr: Amr::parse(&self.amr),
+            amr: self.amr,
             authenticated_at: self.authenticated_at,
         }
     }

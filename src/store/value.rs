@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::Error;
 use crate::domain::Role;
+use crate::domain::assurance::Amr;
 pub use crate::domain::{from_unix_ms, unix_ms};
 
 /// One bound argument. `None` is a typed NULL, which PostgreSQL needs.
@@ -244,6 +245,17 @@ impl Column for Role {
     fn from_pg(row: &PgRow, index: usize) -> Result<Self, String> {
         let text: String = pg_get(row, index)?;
         Role::parse(&text).ok_or_else(|| format!("unknown role {text:?}"))
+    }
+}
+
+/// Read on every authenticated request, so SQLite's text is parsed in place, without a `String`.
+impl Column for Amr {
+    fn from_sqlite(value: ValueRef<'_>) -> Result<Self, String> {
+        Ok(Amr::parse(sqlite_text(value)?))
+    }
+    fn from_pg(row: &PgRow, index: usize) -> Result<Self, String> {
+        let text: &str = pg_get(row, index)?;
+        Ok(Amr::parse(text))
     }
 }
 

@@ -183,3 +183,35 @@ async fn unknown_assets_are_a_not_found_problem() {
     )
     .await;
 }
+
+/// The second-factor screens: every route they call exists in the API document, and the page has
+/// a labelled field for each input the script reads.
+#[tokio::test]
+async fn the_second_factor_screens_call_documented_routes_and_label_their_fields() {
+    let app = spawn_app().await;
+    let js = app.get("/assets/app.js").await.text().await.unwrap();
+    let html = app.get("/").await.text().await.unwrap();
+    let doc: serde_json::Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    for (route, method) in [
+        ("/api/v1/auth/mfa/verify", "post"),
+        ("/api/v1/auth/reauthenticate", "post"),
+        ("/api/v1/me/mfa", "get"),
+        ("/api/v1/me/mfa/totp", "post"),
+        ("/api/v1/me/mfa/totp", "delete"),
+        ("/api/v1/me/mfa/totp/confirm", "post"),
+        ("/api/v1/me/mfa/recovery-codes", "post"),
+    ] {
+        assert!(js.contains(&format!("'{route}'")), "the script calls {route}");
+        assert!(doc["paths"][route][method].is_object(), "{method} {route} is documented");
+    }
+    for form in ["second-factor-form", "step-up-form", "mfa-confirm-form", "mfa-disable-form"] {
+        let start = html.find(&format!("id=\"{form}\"")).unwrap_or_else(|| panic!("{form} is on the page"));
+        let end = start + html[start..].find("</form>").unwrap();
+        let inputs = html[start..end].matches("<input").count();
+        let labelled = html[start..end].matches("<label>").count();
+        assert!(inputs > 0 && inputs == labelled, "{form}: every input has its label");
+    }
+    // The QR code is shown as an image (a data: URL the policy allows), never as inserted markup.
+    assert!(js.contains("'data:image/svg+xml;charset=utf-8,'"));
+    assert!(!js.contains("innerHTML"), "no markup is ever inserted");
+}

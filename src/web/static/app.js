@@ -92,7 +92,17 @@
     return refreshing;
   }
 
-  // Calls the API with the access token; after a 401 it refreshes once and tries again.
+  // The problem `code` of an answer, read from a copy so the caller can still read the body.
+  async function problemCode(res) {
+    try {
+      return (await res.clone().json()).code;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // Calls the API with the access token; after a 401 for an expired token it refreshes once and
+  // tries again. A 401 that asks for a step-up is the caller's to handle (see `sensitive`).
   async function api(path, init) {
     const send = () => {
       const headers = new Headers((init && init.headers) || {});
@@ -100,8 +110,48 @@
       return fetch(path, Object.assign({}, init, { headers }));
     };
     const res = await send();
-    if (res.status !== 401 || !(await refreshSession())) return res;
+    if (res.status !== 401 || (await problemCode(res)) === 'reauthentication_required') return res;
+    if (!(await refreshSession())) return res;
     return send();
+  }
+
+  // ---- Step-up: actions that need a recent sign-in ----------------------------------------------
+
+  let stepUpDone = null;
+
+  // Shows the "confirm it is you" form; resolves true once the server accepted the confirmation.
+  function askStepUp() {
+    $('step-up').hidden = false;
+    $('step-up-form').elements.password.focus();
+    return new Promise((resolve) => {
+      stepUpDone = resolve;
+    });
+  }
+
+  function closeStepUp(result) {
+    $('step-up').hidden = true;
+    $('step-up-form').reset();
+    if (stepUpDone) stepUpDone(result);
+    stepUpDone = null;
+  }
+
+  // `api`, asking the user to confirm who they are and retrying once when the server wants a step-up.
+  async function sensitive(path, init) {
+    const res = await api(path, init);
+    if (res.status !== 401 || (await problemCode(res)) !== 'reauthentication_required') return res;
+    say('Please confirm it is you to continue.');
+    if (!(await askStepUp())) return res;
+    return api(path, init);
+  }
+
+  function jsonInit(method, body) {
+    return { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+  }
+
+  // A typed second factor: six digits are an app code, anything else a recovery code.
+  function factorBody(typed) {
+    const value = typed.trim();
+    return /^[0-9]{6}$/.test(value) ? { code: value } : { recovery_code: value };
   }
 
   // ---- Pages opened from mail links -----------------------------------------------------------
@@ -176,11 +226,130 @@
 
   function renderAccount() {
     const signedIn = me !== null;
-    $('auth').hidden = signedIn;
+    $('auth').hidden = signedIn || challenge !== null;
+    $('second-factor').hidden = signedIn || challenge === null;
+    $('security').hidden = !signedIn;
+    if (signedIn) loadFactors().catch(() => {});
     $('whoami').hidden = !signedIn;
     $('compose').hidden = !signedIn;
     $('unverified').hidden = !signedIn || me.email_verified;
     $('whoami-name').textContent = signedIn ? '@' + me.username : '';
+  }
+
+  // ---- Two-step sign-in: the authenticator app and recovery codes -------------------------------
+
+  // The challenge of a sign-in whose password passed and which waits for the second factor.
+  let challenge = null;
+
+  async function loadFactors() {
+    const res = await api('/api/v1/me/mfa');
+    if (!res.ok) return;
+    const factors = await res.json();
+    $('mfa-status').textContent = factors.totp
+      ? 'On: signing in asks for a code from your authenticator app. Recovery codes left: ' + factors.recovery_codes_left + '.'
+      : 'Off: signing in needs only your password.';
+    $('mfa-enrol').hidden = factors.totp || !$('mfa-enrolment').hidden;
+    $('mfa-manage').hidden = !factors.totp;
+  }
+
+  function showCodes(codes) {
+    const list = $('mfa-code-list');
+    list.replaceChildren(
+      ...codes.map((code) => {
+        const item = document.createElement('li');
+        item.textContent = code;
+        return item;
+      })
+    );
+    $('mfa-codes').hidden = false;
+  }
+
+  function wireFactors() {
+    $('mfa-enrol').addEventListener('click', async () => {
+      try {
+        const res = await sensitive('/api/v1/me/mfa/totp', { method: 'POST' });
+        if (res.status !== 201) return say(await problemText(res), 'error');
+        const enrolment = await res.json();
+        // As an image, the SVG can run nothing and needs no inline style.
+        $('mfa-qr').src = 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(enrolment.qr_svg);
+        $('mfa-secret').textContent = enrolment.secret;
+        $('mfa-enrolment').hidden = false;
+        $('mfa-enrol').hidden = true;
+        $('mfa-confirm-form').elements.code.focus();
+      } catch (_) {
+        say(UNREACHABLE, 'error');
+      }
+    });
+
+    onSubmit($('mfa-confirm-form'), async (form) => {
+      const res = await api('/api/v1/me/mfa/totp/confirm', jsonInit('POST', { code: form.elements.code.value.trim() }));
+      if (!res.ok) return say(await problemText(res), 'error');
+      form.reset();
+      $('mfa-enrolment').hidden = true;
+      $('mfa-secret').textContent = '';
+      showCodes((await res.json()).recovery_codes);
+      say('Two-step sign-in is on. Save your recovery codes now.', 'ok');
+      await loadFactors();
+    });
+
+    $('mfa-new-codes').addEventListener('click', async () => {
+      try {
+        const res = await sensitive('/api/v1/me/mfa/recovery-codes', { method: 'POST' });
+        if (!res.ok) return say(await problemText(res), 'error');
+        showCodes((await res.json()).recovery_codes);
+        say('New recovery codes: the old ones no longer work.', 'ok');
+        await loadFactors();
+      } catch (_) {
+        say(UNREACHABLE, 'error');
+      }
+    });
+
+    onSubmit($('mfa-disable-form'), async (form) => {
+      const body = Object.assign({ password: form.elements.password.value }, factorBody(form.elements.factor.value));
+      const res = await api('/api/v1/me/mfa/totp', jsonInit('DELETE', body));
+      if (res.status !== 204) return say(await problemText(res), 'error');
+      form.reset();
+      $('mfa-codes').hidden = true;
+      say('Two-step sign-in is off.', 'ok');
+      await loadFactors();
+    });
+
+    onSubmit($('second-factor-form'), async (form) => {
+      const typed = form.elements.code.value || form.elements.recovery_code.value;
+      if (!typed.trim()) return say('Enter a code from your app or a recovery code.', 'error');
+      const body = Object.assign({ challenge }, factorBody(typed));
+      const res = await fetch('/api/v1/auth/mfa/verify', jsonRequest(body));
+      if (!res.ok) {
+        if ((await problemCode(res)) === 'invalid_mfa_challenge') {
+          challenge = null;
+          renderAccount();
+        }
+        return say(await problemText(res), 'error');
+      }
+      form.reset();
+      challenge = null;
+      signedIn(await res.json());
+    });
+
+    $('second-factor-cancel').addEventListener('click', () => {
+      challenge = null;
+      $('second-factor-form').reset();
+      say('');
+      renderAccount();
+    });
+
+    onSubmit($('step-up-form'), async (form) => {
+      const password = form.elements.password.value;
+      const code = form.elements.code.value.trim();
+      if (!password && !code) return say('Enter your password or a code.', 'error');
+      const body = password ? { password } : factorBody(code);
+      const res = await api('/api/v1/auth/reauthenticate', jsonInit('POST', body));
+      if (res.status !== 204) return say(await problemText(res), 'error');
+      say('');
+      closeStepUp(true);
+    });
+
+    $('step-up-cancel').addEventListener('click', () => closeStepUp(false));
   }
 
   // Media may live on another origin (S3, ImageKit), but only as http(s).
@@ -298,11 +467,20 @@
   }
 
   function wireApp() {
+    wireFactors();
     onSubmit($('sign-in-form'), async (form) => {
       const body = { login: form.elements.login.value.trim(), password: form.elements.password.value };
       const res = await fetch('/api/v1/auth/login', jsonRequest(body));
       if (!res.ok) return say(await problemText(res), 'error');
       form.reset();
+      if (res.status === 202) {
+        // The password passed; the account also asks for its second factor.
+        challenge = (await res.json()).challenge;
+        renderAccount();
+        say('Enter the code from your authenticator app.');
+        $('second-factor-form').elements.code.focus();
+        return;
+      }
       signedIn(await res.json());
     });
 
@@ -373,6 +551,8 @@
         // The session ends here either way; the server's ends at its idle timeout.
       }
       endSession();
+      $('mfa-codes').hidden = true;
+      $('mfa-enrolment').hidden = true;
       renderAccount();
       loadFeed(true);
       say('You are signed out.', 'ok');
