@@ -202,10 +202,20 @@ async fn the_second_factor_screens_call_documented_routes_and_label_their_fields
         ("/api/v1/me/mfa/recovery-codes", "post"),
     ] {
         assert!(js.contains(&format!("'{route}'")), "the script calls {route}");
-        assert!(doc["paths"][route][method].is_object(), "{method} {route} is documented");
+        assert!(
+            doc["paths"][route][method].is_object(),
+            "{method} {route} is documented"
+        );
     }
-    for form in ["second-factor-form", "step-up-form", "mfa-confirm-form", "mfa-disable-form"] {
-        let start = html.find(&format!("id=\"{form}\"")).unwrap_or_else(|| panic!("{form} is on the page"));
+    for form in [
+        "second-factor-form",
+        "step-up-form",
+        "mfa-confirm-form",
+        "mfa-disable-form",
+    ] {
+        let start = html
+            .find(&format!("id=\"{form}\""))
+            .unwrap_or_else(|| panic!("{form} is on the page"));
         let end = start + html[start..].find("</form>").unwrap();
         let inputs = html[start..end].matches("<input").count();
         let labelled = html[start..end].matches("<label>").count();
