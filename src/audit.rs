@@ -101,6 +101,21 @@ pub enum Event {
     SecondFactorFailed {
         user: Uuid,
     },
+    PasskeyAdded {
+        user: Uuid,
+        passkey: Uuid,
+    },
+    PasskeyRemoved {
+        user: Uuid,
+        passkey: Uuid,
+    },
+    /// A passkey's answer did not verify for the account (at sign-in or as a second factor);
+    /// `clone` when its signature counter went backwards, the sign of a copied authenticator.
+    PasskeyRejected {
+        user: Uuid,
+        passkey: Option<Uuid>,
+        clone: bool,
+    },
     /// A step-up: the password or a second factor confirmed in a running session.
     Reauthenticated {
         user: Uuid,
@@ -136,6 +151,9 @@ impl Event {
             Event::RecoveryCodeUsed { .. } => "recovery_code_used",
             Event::SecondFactorFailed { .. } => "second_factor_failed",
             Event::Reauthenticated { .. } => "reauthenticated",
+            Event::PasskeyAdded { .. } => "passkey_added",
+            Event::PasskeyRemoved { .. } => "passkey_removed",
+            Event::PasskeyRejected { .. } => "passkey_rejected",
         }
     }
 
@@ -156,8 +174,10 @@ impl Event {
             | Event::TotpDisabled { user }
             | Event::RecoveryCodesRegenerated { user }
             | Event::RecoveryCodeUsed { user, .. }
-            | Event::Reauthenticated { user, .. } => (Some(user), Some(user)),
-            Event::SecondFactorFailed { user } => (None, Some(user)),
+            | Event::Reauthenticated { user, .. }
+            | Event::PasskeyAdded { user, .. }
+            | Event::PasskeyRemoved { user, .. } => (Some(user), Some(user)),
+            Event::SecondFactorFailed { user } | Event::PasskeyRejected { user, .. } => (None, Some(user)),
             Event::SignInFailed { target, .. } => (None, target),
             Event::RefreshTokenReused { user, .. } | Event::PasswordResetRequested { user } => (None, Some(user)),
             Event::RoleChanged { admin, user, .. }
@@ -181,6 +201,10 @@ impl Event {
             Event::RoleChanged { from, to, .. } => json!({ "from": from, "to": to }),
             Event::PostRemovedByModerator { post, author, .. } => json!({ "post_id": post, "author_id": author }),
             Event::RecoveryCodeUsed { left, .. } => json!({ "left": left }),
+            Event::PasskeyAdded { passkey, .. } | Event::PasskeyRemoved { passkey, .. } => {
+                json!({ "passkey_id": passkey })
+            }
+            Event::PasskeyRejected { passkey, clone, .. } => json!({ "passkey_id": passkey, "clone": clone }),
             Event::Reauthenticated { session, factor, .. } => json!({ "session_id": session, "factor": factor }),
             _ => json!({}),
         }

@@ -77,6 +77,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     db.migrate().await?;
     let keys = Keys::load(&settings.auth, &settings.data_dir)?;
     let vault = Vault::load(&settings.auth, &settings.data_dir)?;
+    let webauthn = crate::factors::relying_party(&settings).map(Arc::new);
     let hasher = Hasher::new(settings.auth.argon2, settings.auth.hash_concurrency)?;
     let limiter: Arc<dyn Limiter> = match &settings.redis.url {
         Some(url) => {
@@ -98,6 +99,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         hasher: Arc::new(hasher),
         keys: Arc::new(keys),
         vault: Arc::new(vault),
+        webauthn,
         limiter,
         media,
         mailer: crate::mail::Mailer::new(),

@@ -20,6 +20,8 @@ pub struct AppState {
     pub(crate) keys: Arc<Keys>,
     /// Seals second-factor secrets at rest.
     pub(crate) vault: Arc<Vault>,
+    /// The WebAuthn relying party; `None` when `public_origin` cannot be one (an IP address).
+    pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     pub(crate) limiter: Arc<dyn Limiter>,
     /// Where images are stored.
     pub(crate) media: Arc<dyn MediaStore>,
@@ -51,6 +53,10 @@ impl AppState {
 
     pub fn vault(&self) -> &Vault {
         &self.vault
+    }
+
+    pub fn webauthn(&self) -> Option<&webauthn_rs::Webauthn> {
+        self.webauthn.as_deref()
     }
 
     pub fn limiter(&self) -> &Arc<dyn Limiter> {

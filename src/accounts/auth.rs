@@ -179,8 +179,9 @@ async fn login(
             return Err(INVALID_CREDENTIALS);
         }
     };
-    if signin::needs_second_factor(&state, &user).await? {
-        let challenge = signin::challenge(&state, &user, &meta).await?;
+    let methods = signin::second_factors(&state, &user).await?;
+    if !methods.is_empty() {
+        let challenge = signin::challenge(&state, &user, &meta, methods).await?;
         return Ok((StatusCode::ACCEPTED, Json(challenge)).into_response());
     }
     let event = Event::SignedIn {

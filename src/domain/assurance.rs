@@ -16,6 +16,11 @@ pub enum Amr {
     PasswordAndTotp,
     /// The password, then a recovery code.
     PasswordAndRecoveryCode,
+    /// The password, then a passkey.
+    PasswordAndPasskey,
+    /// A passkey alone (passwordless): possession of the key and the authenticator's user
+    /// verification, two factors in one gesture.
+    Passkey,
 }
 
 /// A second factor presented after the password.
@@ -23,6 +28,7 @@ pub enum Amr {
 pub enum Factor {
     Totp,
     RecoveryCode,
+    Passkey,
 }
 
 impl Amr {
@@ -32,6 +38,9 @@ impl Amr {
             Amr::Password => "pwd",
             Amr::PasswordAndTotp => "pwd otp mfa",
             Amr::PasswordAndRecoveryCode => "pwd mfa",
+            // `swk`: whether the key is hardware-bound cannot be known for a synced passkey.
+            Amr::PasswordAndPasskey => "pwd swk mfa",
+            Amr::Passkey => "swk user mfa",
         }
     }
 
@@ -40,6 +49,8 @@ impl Amr {
         match stored {
             "pwd otp mfa" => Amr::PasswordAndTotp,
             "pwd mfa" => Amr::PasswordAndRecoveryCode,
+            "pwd swk mfa" => Amr::PasswordAndPasskey,
+            "swk user mfa" => Amr::Passkey,
             _ => Amr::Password,
         }
     }
@@ -49,6 +60,7 @@ impl Amr {
         match factor {
             Factor::Totp => Amr::PasswordAndTotp,
             Factor::RecoveryCode => Amr::PasswordAndRecoveryCode,
+            Factor::Passkey => Amr::PasswordAndPasskey,
         }
     }
 
@@ -89,7 +101,13 @@ mod tests {
 
     #[test]
     fn the_stored_form_round_trips_and_unknown_counts_as_the_password_alone() {
-        for amr in [Amr::Password, Amr::PasswordAndTotp, Amr::PasswordAndRecoveryCode] {
+        for amr in [
+            Amr::Password,
+            Amr::PasswordAndTotp,
+            Amr::PasswordAndRecoveryCode,
+            Amr::PasswordAndPasskey,
+            Amr::Passkey,
+        ] {
             assert_eq!(Amr::parse(amr.as_str()), amr);
         }
         assert_eq!(Amr::parse("mfa hwk"), Amr::Password);

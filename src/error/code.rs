@@ -40,6 +40,8 @@ codes! {
     UNEXPECTED_FIELD = "unexpected_field";
     /// 400: `Idempotency-Key` is not 1–255 visible ASCII characters.
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key";
+    /// 400: A passkey ceremony id is unknown, already finished, expired, for another route or from another client.
+    INVALID_CEREMONY = "invalid_ceremony";
     /// 400: Any other 4xx produced outside the handlers (e.g. `416` from `/media`).
     BAD_REQUEST = "bad_request";
     /// 401: The route needs a bearer token and none was sent.
@@ -59,6 +61,9 @@ codes! {
     /// 401: At `POST /auth/mfa/verify`: the TOTP or recovery code is wrong or was already used.
     /// 403: Elsewhere (confirming, disabling, step-up, new recovery codes): the same.
     WRONG_CODE = "wrong_code";
+    /// 401: At sign-in: the passkey's answer did not verify (wrong origin, bad signature, unknown credential, another account's, or a signature counter that went backwards, the sign of a cloned authenticator).
+    /// 422: At registration: the authenticator's answer did not verify.
+    PASSKEY_REJECTED = "passkey_rejected";
     /// 403: `auth.require_mfa_for_staff` is on and this admin or moderator session was not signed in with a second factor.
     SECOND_FACTOR_REQUIRED = "second_factor_required";
     /// 403: The policy does not allow this actor to do this (a non-admin on `/admin`, someone else's post).
@@ -77,6 +82,8 @@ codes! {
     SESSION_NOT_FOUND = "session_not_found";
     /// 404: No such post (or, on reads and edits, its author is disabled).
     POST_NOT_FOUND = "post_not_found";
+    /// 404: No such passkey of the caller.
+    PASSKEY_NOT_FOUND = "passkey_not_found";
     /// 404: No such file under `/media`.
     MEDIA_NOT_FOUND = "media_not_found";
     /// 405: The path exists but not with this method (an `Allow` header lists the methods that are).
@@ -95,6 +102,10 @@ codes! {
     TOTP_ALREADY_ENABLED = "totp_already_enabled";
     /// 409: No authenticator is enabled (or, when confirming, none is waiting for its first code).
     TOTP_NOT_ENABLED = "totp_not_enabled";
+    /// 409: This authenticator's credential is already registered.
+    PASSKEY_EXISTS = "passkey_exists";
+    /// 409: Passkeys are off because `public_origin` has no domain name (WebAuthn needs one).
+    PASSKEYS_UNAVAILABLE = "passkeys_unavailable";
     /// 409: A request with this `Idempotency-Key` was still running after 20 s of waiting; retry.
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress";
     /// 412: `If-Match` does not name the post's current version.

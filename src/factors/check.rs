@@ -4,6 +4,9 @@
 
 use uuid::Uuid;
 
+use webauthn_rs::prelude::{PasskeyAuthentication, PublicKeyCredential};
+
+use super::ceremony::{self, PasskeyAnswer};
 use crate::audit::{self, Event};
 use crate::auth::limits::Limit;
 use crate::auth::{secrets, totp};
@@ -12,20 +15,31 @@ use crate::error::Result;
 use crate::http::client_ip::RequestMeta;
 use crate::state::AppState;
 use crate::store;
+use crate::store::passkeys::Purpose;
 
-/// A second factor as typed: exactly one of the two.
+/// A second factor as sent: exactly one of them.
 #[derive(Debug, Default)]
 pub struct FactorInput {
     /// The six digits the authenticator app shows.
     pub code: Option<String>,
     /// One of the recovery codes (dashes, spaces and case do not matter).
     pub recovery_code: Option<String>,
+    /// A passkey's answer to a second-factor ceremony.
+    pub passkey: Option<PasskeyAnswer>,
 }
 
 impl FactorInput {
     /// Whether exactly one factor was given.
     pub fn is_one(&self) -> bool {
-        self.code.is_some() != self.recovery_code.is_some()
+        [
+            self.code.is_some(),
+            self.recovery_code.is_some(),
+            self.passkey.is_some(),
+        ]
+        .iter()
+        .filter(|given| **given)
+        .count()
+            == 1
     }
 }
 
@@ -37,11 +51,14 @@ impl FactorInput {
 pub async fn check(state: &AppState, meta: &RequestMeta, user_id: Uuid, input: &FactorInput) -> Result<Option<Factor>> {
     let budget = Limit::SecondFactor(user_id);
     budget.hit(state).await?;
-    let passed = match (&input.code, &input.recovery_code) {
-        (Some(code), None) => totp_passes(state, user_id, code).await?.then_some(Factor::Totp),
-        (None, Some(code)) => recovery_passes(state, meta, user_id, code)
+    let passed = match (&input.code, &input.recovery_code, &input.passkey) {
+        (Some(code), None, None) => totp_passes(state, user_id, code).await?.then_some(Factor::Totp),
+        (None, Some(code), None) => recovery_passes(state, meta, user_id, code)
             .await?
             .then_some(Factor::RecoveryCode),
+        (None, None, Some(answer)) => passkey_passes(state, meta, user_id, answer)
+            .await?
+            .then_some(Factor::Passkey),
         _ => None,
     };
     match passed {
@@ -78,12 +95,56 @@ async fn recovery_passes(state: &AppState, meta: &RequestMeta, user_id: Uuid, co
     Ok(true)
 }
 
+/// Verifies a passkey's answer to a second-factor ceremony of `user_id` (one started with the
+/// account's passkeys as the allowed credentials) and records the use.
+async fn passkey_passes(state: &AppState, meta: &RequestMeta, user_id: Uuid, answer: &PasskeyAnswer) -> Result<bool> {
+    let rp = ceremony::rp(state)?;
+    let (_, auth): (_, PasskeyAuthentication) =
+        ceremony::finish(state, meta, &answer.ceremony, Purpose::SecondFactor, Some(user_id)).await?;
+    let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(answer.credential.clone()) else {
+        return Ok(false);
+    };
+    let key = ceremony::credential_key(credential.get_credential_id());
+    let Some(row) = store::passkeys::by_credential_id(state.db(), &key)
+        .await?
+        .filter(|row| row.user_id == user_id)
+    else {
+        return Ok(false);
+    };
+    let passkey = ceremony::passkey_of(&row)?;
+    match rp.finish_passkey_authentication(&credential, &auth) {
+        Ok(result) => {
+            ceremony::record_use(state, &row, passkey, &result).await?;
+            Ok(true)
+        }
+        Err(e) => {
+            let event = Event::PasskeyRejected {
+                user: user_id,
+                passkey: Some(row.id),
+                clone: ceremony::is_clone(&e),
+            };
+            audit::record(state, meta, event).await;
+            Ok(false)
+        }
+    }
+}
+
 /// The secret of a sealed authenticator. One that does not open means the key changed under the
 /// data (a configuration error), never the user's fault, so it is a 500 and logged.
 pub fn open_secret(state: &AppState, user_id: Uuid, sealed: &str) -> Result<Vec<u8>> {
     state.vault().open(user_id, sealed).ok_or_else(|| {
         anyhow::anyhow!("a TOTP secret does not open with auth.mfa_key_file; was the key replaced?").into()
     })
+}
+
+/// What binds a sign-in challenge or a passkey ceremony to the client that started it: a hash of its
+/// IP address and user agent.
+pub fn client_hash(meta: &RequestMeta) -> String {
+    secrets::hash(&format!(
+        "{}\n{}",
+        meta.ip,
+        meta.user_agent.as_deref().unwrap_or_default()
+    ))
 }
 
 /// The current Unix time in seconds.
@@ -154,6 +215,7 @@ mod tests {
         let both = FactorInput {
             code: Some("1".into()),
             recovery_code: Some("2".into()),
+            ..FactorInput::default()
         };
         assert!(!both.is_one() && !FactorInput::default().is_one());
         assert!(

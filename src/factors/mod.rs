@@ -3,14 +3,19 @@
 //!
 //! The flows and how their secrets are stored are described in `docs/SECOND_FACTORS.md`.
 
+mod ceremony;
 mod check;
 mod codes;
+mod passkeys;
+mod passwordless;
 mod reauth;
 pub(crate) mod signin;
 mod totp;
 mod views;
 
 use utoipa_axum::router::OpenApiRouter;
+
+pub use ceremony::relying_party;
 
 use crate::state::AppState;
 
@@ -21,4 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(codes::router())
         .merge(signin::router())
         .merge(reauth::router())
+        .merge(passkeys::router())
+        .merge(passwordless::router())
 }

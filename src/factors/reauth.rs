@@ -69,6 +69,7 @@ async fn reauthenticate(
             let input = FactorInput {
                 code: req.code,
                 recovery_code: req.recovery_code,
+                passkey: None,
             };
             Some(
                 check::check(&state, &meta, user.user_id, &input)

@@ -6,6 +6,7 @@
 //! passed the password (a hash of its IP and user agent), usable once, for five minutes, for at most
 //! five attempts.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
@@ -14,7 +15,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::check::{self, FactorInput};
+use super::ceremony::{self, CeremonyOptions, PasskeyAnswer};
+use super::check::{self, FactorInput, client_hash};
 pub use super::views::MfaChallenge;
 use crate::accounts::token_answer;
 use crate::accounts::views::TokenResponse;
@@ -27,13 +29,15 @@ use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
 use crate::state::AppState;
-use crate::store::{self, users::UserRow};
+use crate::store::{self, passkeys::Purpose, users::UserRow};
 
 /// How long a challenge lives.
 pub const CHALLENGE_TTL_SECS: u64 = 300;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(verify))
+    OpenApiRouter::new()
+        .routes(routes!(verify))
+        .routes(routes!(passkey_options))
 }
 
 const INVALID_CHALLENGE: AppError = AppError::Unauthorized {
@@ -41,14 +45,26 @@ const INVALID_CHALLENGE: AppError = AppError::Unauthorized {
     detail: "The sign-in challenge is invalid, used or expired; sign in again.",
 };
 
-/// Whether `user` must pass a second factor after the password.
-pub(crate) async fn needs_second_factor(state: &AppState, user: &UserRow) -> Result<bool> {
-    let row = store::factors::totp(state.db(), user.id).await?;
-    Ok(row.is_some_and(|r| r.confirmed_at.is_some()))
+/// The second factors `user` can answer a challenge with; none means the password is enough.
+pub(crate) async fn second_factors(state: &AppState, user: &UserRow) -> Result<Vec<&'static str>> {
+    let mut methods = Vec::new();
+    let totp = store::factors::totp(state.db(), user.id).await?;
+    if totp.is_some_and(|r| r.confirmed_at.is_some()) {
+        methods.extend(["totp", "recovery_code"]);
+    }
+    if store::passkeys::count(state.db(), user.id).await? > 0 {
+        methods.push("passkey");
+    }
+    Ok(methods)
 }
 
-/// The challenge for a password that passed, for this client.
-pub(crate) async fn challenge(state: &AppState, user: &UserRow, meta: &RequestMeta) -> Result<MfaChallenge> {
+/// The challenge for a password that passed, for this client, answerable with `methods`.
+pub(crate) async fn challenge(
+    state: &AppState,
+    user: &UserRow,
+    meta: &RequestMeta,
+    methods: Vec<&'static str>,
+) -> Result<MfaChallenge> {
     let token = secrets::generate();
     let ttl = time::Duration::seconds(CHALLENGE_TTL_SECS as i64);
     store::factors::create_challenge(state.db(), &secrets::hash(&token), user.id, &client_hash(meta), ttl).await?;
@@ -56,17 +72,55 @@ pub(crate) async fn challenge(state: &AppState, user: &UserRow, meta: &RequestMe
         mfa_required: true,
         challenge: token,
         expires_in: CHALLENGE_TTL_SECS,
-        methods: vec!["totp", "recovery_code"],
+        methods,
     })
 }
 
-/// What binds a challenge to the client that passed the password.
-fn client_hash(meta: &RequestMeta) -> String {
-    secrets::hash(&format!(
-        "{}\n{}",
-        meta.ip,
-        meta.user_agent.as_deref().unwrap_or_default()
-    ))
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MfaPasskeyOptionsRequest {
+    /// The `challenge` from the sign-in answer.
+    #[schema(max_length = 64)]
+    challenge: String,
+}
+
+/// Answer a sign-in challenge with a passkey: answers a ceremony id and the options for
+/// `navigator.credentials.get()`, limited to the account's passkeys. Send the authenticator's answer
+/// as `passkey` to `POST /api/v1/auth/mfa/verify`.
+#[utoipa::path(post, path = "/api/v1/auth/mfa/passkey/options", tag = "auth", request_body = MfaPasskeyOptionsRequest,
+    responses(
+        (status = 200, body = CeremonyOptions),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_mfa_challenge`"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`passkeys_unavailable`, or the account has no passkey"),
+    ))]
+#[tracing::instrument(level = "debug", skip_all)]
+async fn passkey_options(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    AppJson(req): AppJson<MfaPasskeyOptionsRequest>,
+) -> Result<Json<CeremonyOptions>> {
+    let rp = ceremony::rp(&state)?;
+    if req.challenge.len() > 64 {
+        return Err(INVALID_CHALLENGE);
+    }
+    let live = store::factors::live_challenge(state.db(), &secrets::hash(&req.challenge)).await?;
+    let challenge = live
+        .filter(|c| secrets::equal(&c.client_hash, &client_hash(&meta)))
+        .ok_or(INVALID_CHALLENGE)?;
+    let rows = store::passkeys::list(state.db(), challenge.user_id).await?;
+    let passkeys = rows.iter().map(ceremony::passkey_of).collect::<Result<Vec<_>>>()?;
+    if passkeys.is_empty() {
+        return Err(AppError::Conflict {
+            code: code::PASSKEY_NOT_FOUND,
+            detail: "This account has no passkey.",
+            field: None,
+        });
+    }
+    let (options, auth) = rp
+        .start_passkey_authentication(&passkeys)
+        .map_err(|e| anyhow::anyhow!("starting a passkey check: {e}"))?;
+    let id = ceremony::start(&state, &meta, Some(challenge.user_id), Purpose::SecondFactor, &auth).await?;
+    CeremonyOptions::new(id, &options).map(Json)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -81,18 +135,21 @@ struct MfaVerifyRequest {
     /// Or one of the recovery codes (dashes and case do not matter).
     #[schema(example = "k7qm-2xda-p4vh-9trc", max_length = 64)]
     recovery_code: Option<String>,
+    /// Or a passkey's answer to the ceremony from `POST /api/v1/auth/mfa/passkey/options`.
+    passkey: Option<PasskeyAnswer>,
     /// Keep the refresh token in an HttpOnly cookie instead of the body (browser clients).
     #[serde(default)]
     refresh_cookie: bool,
 }
 
 /// Finish signing in with a second factor: the challenge from `POST /auth/login` and a code from the
-/// authenticator app or a recovery code. Answers like a sign-in.
+/// authenticator app, a recovery code or a passkey's answer. Answers like a sign-in.
 #[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "auth", request_body = MfaVerifyRequest,
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "`invalid_mfa_challenge` or `wrong_code`"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Neither or both of `code` and `recovery_code`"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_ceremony`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Not exactly one of `code`, `recovery_code`, `passkey`"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(level = "debug", skip_all)]
@@ -105,9 +162,10 @@ async fn verify(
     let factor = FactorInput {
         code: req.code,
         recovery_code: req.recovery_code,
+        passkey: req.passkey,
     };
     if !factor.is_one() {
-        return Err(AppError::invalid("code", "give code or recovery_code"));
+        return Err(AppError::invalid("code", "give one of code, recovery_code, passkey"));
     }
     if req.challenge.len() > 64 {
         return Err(INVALID_CHALLENGE);

@@ -181,6 +181,7 @@ async fn disable(
     let factor = FactorInput {
         code: req.code,
         recovery_code: req.recovery_code,
+        passkey: None,
     };
     if !factor.is_one() {
         return Err(AppError::invalid("code", "give code or recovery_code"));

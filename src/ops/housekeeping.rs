@@ -1,7 +1,7 @@
 //! Deletes rows that have served their purpose, so that tables stop growing and sent mail, whose
 //! bodies held single-use links and addresses, does not stay in the database for good.
 //!
-//! Every instance runs a pass a minute after start and then hourly. Each pass is four `DELETE`s by age, so
+//! Every instance runs a pass a minute after start and then hourly. Each pass is five `DELETE`s by age, so
 //! instances running them at once only find less to delete.
 
 use std::time::Duration;
@@ -29,6 +29,7 @@ pub struct Pruned {
     pub email_tokens: u64,
     pub idempotency_keys: u64,
     pub mfa_challenges: u64,
+    pub webauthn_ceremonies: u64,
 }
 
 /// One pass, as of `now`.
@@ -38,6 +39,7 @@ pub async fn run_once(db: &Db, now: OffsetDateTime) -> Result<Pruned, store::Err
         email_tokens: store::email_tokens::prune_expired(db, now - EXPIRED_TOKENS_KEPT).await?,
         idempotency_keys: store::idempotency::prune(db, now - IDEMPOTENCY_KEYS_KEPT).await?,
         mfa_challenges: store::factors::prune_challenges(db, now - EXPIRED_TOKENS_KEPT).await?,
+        webauthn_ceremonies: store::passkeys::prune_ceremonies(db, now - EXPIRED_TOKENS_KEPT).await?,
     })
 }
 

@@ -192,6 +192,33 @@ pub const TABLES: &[Table] = &[
             ("used_at", Time),
         ],
     },
+    Table {
+        name: "passkeys",
+        key: &["id"],
+        columns: &[
+            ("id", Id),
+            ("user_id", Id),
+            ("credential_id", Text),
+            ("name", Text),
+            ("credential", Text),
+            ("created_at", Time),
+            ("last_used_at", Time),
+        ],
+    },
+    Table {
+        name: "webauthn_ceremonies",
+        key: &["hash"],
+        columns: &[
+            ("hash", Text),
+            ("user_id", Id),
+            ("purpose", Text),
+            ("state", Text),
+            ("client_hash", Text),
+            ("created_at", Time),
+            ("expires_at", Time),
+            ("used_at", Time),
+        ],
+    },
 ];
 
 /// Columns that exist on one engine only and are derived there, so they are never copied: SQLite's
@@ -594,6 +621,8 @@ mod tests {
             ("totp_factors", 0),
             ("recovery_codes", 0),
             ("mfa_challenges", 0),
+            ("passkeys", 0),
+            ("webauthn_ceremonies", 0),
         ];
         assert_eq!(summary.tables, expected);
         assert_eq!(count_rows(&mut target.begin().await.unwrap()).await.unwrap(), expected);

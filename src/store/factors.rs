@@ -151,6 +151,17 @@ pub async fn create_challenge(
     Ok(())
 }
 
+/// A challenge that is unused, unexpired and has attempts left, without taking an attempt (to start
+/// a passkey ceremony for it).
+#[tracing::instrument(skip_all)]
+pub async fn live_challenge(mut ex: impl Exec, hash: &str) -> Result<Option<ChallengeRow>, Error> {
+    let sql = format!(
+        "SELECT {} FROM mfa_challenges WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 AND attempts < $3",
+        ChallengeRow::columns()
+    );
+    ex.fetch_optional(&sql, args![hash, now(), CHALLENGE_ATTEMPTS]).await
+}
+
 /// Takes one attempt at a challenge that is unused, unexpired and has attempts left; its owner and
 /// client binding, or `None`. Attempts are taken before the code is checked, so racing requests cannot
 /// try more than [`CHALLENGE_ATTEMPTS`] codes between them.

@@ -11,6 +11,7 @@ mod error;
 pub mod factors;
 pub mod idempotency;
 pub mod outbox;
+pub mod passkeys;
 mod pg;
 pub mod posts;
 pub mod sessions;

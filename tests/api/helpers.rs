@@ -472,6 +472,48 @@ impl TestApp {
         self.post_json_auth("/api/v1/auth/reauthenticate", token, body).await
     }
 
+    /// `POST /api/v1/me/passkeys/options`
+    pub async fn passkey_registration_options(&self, token: &str) -> Response {
+        self.post_auth("/api/v1/me/passkeys/options", token).await
+    }
+
+    /// `POST /api/v1/me/passkeys`
+    pub async fn register_passkey(&self, token: &str, body: &Value) -> Response {
+        self.post_json_auth("/api/v1/me/passkeys", token, body).await
+    }
+
+    /// `GET /api/v1/me/passkeys`
+    pub async fn passkeys(&self, token: &str) -> Response {
+        self.get_auth("/api/v1/me/passkeys", token).await
+    }
+
+    /// `PATCH /api/v1/me/passkeys/{id}`
+    pub async fn rename_passkey(&self, token: &str, id: &str, name: &str) -> Response {
+        self.patch_json_auth(&format!("/api/v1/me/passkeys/{id}"), token, &json!({ "name": name }))
+            .await
+    }
+
+    /// `DELETE /api/v1/me/passkeys/{id}`
+    pub async fn delete_passkey(&self, token: &str, id: &str) -> Response {
+        self.delete_auth(&format!("/api/v1/me/passkeys/{id}"), token).await
+    }
+
+    /// `POST /api/v1/auth/passkey/options`
+    pub async fn passkey_sign_in_options(&self) -> Response {
+        self.post_json("/api/v1/auth/passkey/options", &json!({})).await
+    }
+
+    /// `POST /api/v1/auth/passkey`
+    pub async fn passkey_sign_in(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/auth/passkey", body).await
+    }
+
+    /// `POST /api/v1/auth/mfa/passkey/options`
+    pub async fn mfa_passkey_options(&self, challenge: &str) -> Response {
+        self.post_json("/api/v1/auth/mfa/passkey/options", &json!({ "challenge": challenge }))
+            .await
+    }
+
     /// `DELETE /api/v1/auth/sessions/{id}`
     pub async fn revoke_session(&self, id: &str, token: &str) -> Response {
         self.delete_auth(&format!("/api/v1/auth/sessions/{id}"), token).await

@@ -71,7 +71,8 @@ async fn a_pass_deletes_only_what_has_aged_out() {
             sent_mail: 1,
             email_tokens: 1,
             idempotency_keys: 1,
-            mfa_challenges: 0
+            mfa_challenges: 0,
+            webauthn_ceremonies: 0
         }
     );
     let left = app

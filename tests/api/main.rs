@@ -5,6 +5,7 @@ mod imagekit_standin;
 
 mod accounts;
 mod admin;
+mod authenticator;
 mod cli;
 mod contract;
 mod edge;
@@ -16,6 +17,7 @@ mod mail;
 mod migrate_data;
 mod multi_instance;
 mod outage;
+mod passkeys;
 mod posts;
 mod process;
 mod reconcile_crash;

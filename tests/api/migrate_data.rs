@@ -12,9 +12,10 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
+use crate::authenticator::SoftPasskey;
 use crate::factors::{Authenticator, challenge, enable_totp};
 use crate::fixtures::jpeg;
-use crate::helpers::{PgDatabase, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{PgDatabase, TestApp, spawn_app_with};
 
 const PASSWORD: &str = "a long enough passphrase";
 
@@ -32,8 +33,8 @@ async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Va
 /// Fills every table through the HTTP API: registrations, a second sign-in, a refresh, a role change, a
 /// logout, two posts with hashtags (one under an idempotency key), and erin's authenticator with its
 /// recovery codes and a sign-in waiting for its code. Returns each password-only user's name and
-/// role, and erin's authenticator.
-async fn seed(app: &TestApp) -> (Vec<(String, &'static str)>, Authenticator) {
+/// role, and erin's authenticator app and passkey.
+async fn seed(app: &TestApp) -> (Vec<(String, &'static str)>, Authenticator, SoftPasskey) {
     let mut tokens = BTreeMap::new();
     for (name, display_name) in [
         ("alice", Some("Alice A.")),
@@ -93,13 +94,19 @@ async fn seed(app: &TestApp) -> (Vec<(String, &'static str)>, Authenticator) {
     }
     let erin = app.user_named("erin").await;
     let (phone, _) = enable_totp(app, &erin.access).await;
+    let (passkey, _) = crate::passkeys::register(app, &erin, "Erin's key").await;
     challenge(app, &erin).await;
+    assert_eq!(
+        app.passkey_sign_in_options().await.status(),
+        StatusCode::OK,
+        "a ceremony left open"
+    );
     let users = ["alice", "bob", "carol", "dave"]
         .into_iter()
         .zip(["admin", "user", "moderator", "user"])
         .map(|(name, role)| (name.to_owned(), role))
         .collect();
-    (users, phone)
+    (users, phone, passkey)
 }
 
 /// A stored value as text, the same on both engines: ids hyphenated, instants in Unix milliseconds.
@@ -208,12 +215,12 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         println!("skipped: set RAMPART_TEST_DATABASE_URL");
         return;
     };
-    let mut source_app = spawn_app().await;
+    let mut source_app = spawn_app_with(|s| s.public_origin = crate::passkeys::ORIGIN.into()).await;
     if source_app.state.db().backend() != Backend::Sqlite {
         println!("skipped: the source of this test is the SQLite default");
         return;
     }
-    let (users, mut erin_phone) = seed(&source_app).await;
+    let (users, mut erin_phone, mut erin_passkey) = seed(&source_app).await;
     // The copy is read with the source's key for second-factor secrets, as an operator keeps it.
     let mfa_key = source_app.dir.path().join("keys").join("mfa-aes256.key");
     source_app.stop().await;
@@ -308,6 +315,7 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
     let app = spawn_app_with(move |s| {
         s.database.url = Some(copy_url.into());
         s.auth.mfa_key_file = Some(mfa_key);
+        s.public_origin = crate::passkeys::ORIGIN.into();
     })
     .await;
     for (username, role) in users {
@@ -330,6 +338,14 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         app.mfa_verify(&verify).await.status(),
         StatusCode::OK,
         "and its secret still opens"
+    );
+    let started: Value = app.passkey_sign_in_options().await.json().await.unwrap();
+    let answer = erin_passkey.get(&started["options"], crate::passkeys::ORIGIN);
+    let body = json!({ "ceremony": started["ceremony"], "credential": answer });
+    assert_eq!(
+        app.passkey_sign_in(&body).await.status(),
+        StatusCode::OK,
+        "erin's passkey came along"
     );
     let feed: Value = app.feed("q=pier").await.json().await.unwrap();
     let captions: Vec<&str> = (feed["items"].as_array().unwrap().iter())

@@ -48,7 +48,7 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     .await;
 
     let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
-    assert_eq!(version, Some(5), "the upgrade applied every newer migration");
+    assert_eq!(version, Some(6), "the upgrade applied every newer migration");
     let token = sign_in(&app, "oldadmin", "an old release passphrase").await;
     let me: Value = app.me(&token).await.json().await.unwrap();
     assert_eq!(me["id"], "01a23830-437b-7518-ae39-3acd9ebcc4ff");
@@ -181,12 +181,18 @@ async fn a_postgresql_database_from_the_previous_release_upgrades_and_keeps_its_
     let url = pg.url.clone();
     let app = spawn_app_with(move |s| s.database.url = Some(url.into())).await;
     let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
-    assert_eq!(version, Some(5));
+    assert_eq!(version, Some(6));
     let counts = rampart::ops::transfer::count_rows(&mut app.state.db().begin().await.unwrap())
         .await
         .unwrap();
     // The tables of later migrations start empty.
-    let later = ["totp_factors", "recovery_codes", "mfa_challenges"];
+    let later = [
+        "totp_factors",
+        "recovery_codes",
+        "mfa_challenges",
+        "passkeys",
+        "webauthn_ceremonies",
+    ];
     let (new, old): (Vec<_>, Vec<_>) = counts.iter().partition(|(table, _)| later.contains(table));
     assert!(old.iter().all(|(_, n)| *n == 1), "every row is kept: {counts:?}");
     assert!(new.iter().all(|(_, n)| *n == 0), "{counts:?}");
