@@ -29,7 +29,7 @@ RUN touch src/main.rs src/lib.rs \
 FROM debian:bookworm-slim
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed, unprivileged uid/gid so that host folders and volumes can be given to it.

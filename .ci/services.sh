@@ -15,6 +15,26 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# The C libraries the build links: OpenSSL (webauthn-rs verifies passkeys with it) through pkg-config.
+ensure_build_libraries() {
+  if ! pkg-config --exists openssl 2>/dev/null; then
+    echo "== installing libssl-dev and pkg-config"
+    apt_install libssl-dev pkg-config
+  fi
+}
+
+# Debian's chromium for the browser suite (Playwright's own browser download is not used).
+ensure_chromium() {
+  if [[ ! -x /usr/bin/chromium ]]; then
+    echo "== installing chromium"
+    apt_install chromium
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "== installing node and npm"
+    apt_install nodejs npm
+  fi
+}
+
 # Sets PGPORT_CI (a server with trust auth for user postgres) and PG_BIN (initdb, pg_ctl).
 ensure_postgres() {
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)

@@ -121,7 +121,7 @@ struct PasskeyRegistrationRequest {
     /// The `ceremony` from the options.
     #[schema(max_length = 64)]
     ceremony: String,
-    /// What to call it, e.g. "Laptop" (1–64 characters).
+    /// What to call it, e.g. "Laptop": 1–64 characters once trimmed, with no control characters.
     #[schema(min_length = 1, max_length = 64)]
     name: String,
     /// The `PublicKeyCredential` that `navigator.credentials.create()` returned, as JSON
@@ -189,6 +189,7 @@ async fn register(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasskeyRenameRequest {
+    /// 1–64 characters once trimmed, with no control characters.
     #[schema(min_length = 1, max_length = 64)]
     name: String,
 }

@@ -22,6 +22,7 @@ const RESET_PASSWORD_PAGE: &str = include_str!("static/reset-password.html");
 const CONFIRM_EMAIL_PAGE: &str = include_str!("static/confirm-email.html");
 const SCRIPT: &str = include_str!("static/app.js");
 const STYLESHEET: &str = include_str!("static/app.css");
+const FAVICON: &str = include_str!("static/favicon.svg");
 
 /// The pages and their assets. Other paths under `/assets` fall through to the usual 404 problem.
 pub fn router() -> Router<AppState> {
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/confirm-email", get(show_confirm_email))
         .route("/assets/app.js", get(serve_script))
         .route("/assets/app.css", get(serve_stylesheet))
+        .route("/assets/favicon.svg", get(serve_favicon))
 }
 
 async fn show_app() -> Response {
@@ -56,6 +58,10 @@ async fn serve_script() -> Response {
 
 async fn serve_stylesheet() -> Response {
     asset(STYLESHEET, "text/css; charset=utf-8")
+}
+
+async fn serve_favicon() -> Response {
+    asset(FAVICON, "image/svg+xml")
 }
 
 /// An HTML page under the strict policy. `no-cache` makes browsers revalidate, so a new release's

@@ -200,6 +200,12 @@ async fn the_second_factor_screens_call_documented_routes_and_label_their_fields
         ("/api/v1/me/mfa/totp", "delete"),
         ("/api/v1/me/mfa/totp/confirm", "post"),
         ("/api/v1/me/mfa/recovery-codes", "post"),
+        ("/api/v1/me/passkeys", "get"),
+        ("/api/v1/me/passkeys", "post"),
+        ("/api/v1/me/passkeys/options", "post"),
+        ("/api/v1/auth/passkey/options", "post"),
+        ("/api/v1/auth/passkey", "post"),
+        ("/api/v1/auth/mfa/passkey/options", "post"),
     ] {
         assert!(js.contains(&format!("'{route}'")), "the script calls {route}");
         assert!(
@@ -212,6 +218,7 @@ async fn the_second_factor_screens_call_documented_routes_and_label_their_fields
         "step-up-form",
         "mfa-confirm-form",
         "mfa-disable-form",
+        "passkey-add-form",
     ] {
         let start = html
             .find(&format!("id=\"{form}\""))
@@ -224,4 +231,17 @@ async fn the_second_factor_screens_call_documented_routes_and_label_their_fields
     // The QR code is shown as an image (a data: URL the policy allows), never as inserted markup.
     assert!(js.contains("'data:image/svg+xml;charset=utf-8,'"));
     assert!(!js.contains("innerHTML"), "no markup is ever inserted");
+}
+
+#[tokio::test]
+async fn the_favicon_is_served_and_every_page_names_it() {
+    let app = spawn_app().await;
+    let res = app.get("/assets/favicon.svg").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    assert!(res.text().await.unwrap().starts_with("<svg"));
+    for path in ["/", "/verify-email", "/reset-password", "/confirm-email"] {
+        let html = app.get(path).await.text().await.unwrap();
+        assert!(html.contains(r#"<link rel="icon" href="/assets/favicon.svg""#), "{path}");
+    }
 }

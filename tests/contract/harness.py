@@ -68,7 +68,8 @@ class Server:
             os.environ,
             RAMPART_DATA_DIR=str(data_dir),
             RAMPART_BIND=f"127.0.0.1:{self.port}",
-            RAMPART_PUBLIC_ORIGIN=self.base,
+            # A domain name, so that the passkey routes are on (WebAuthn refuses IP addresses).
+            RAMPART_PUBLIC_ORIGIN=f"http://localhost:{self.port}",
             RAMPART_AUTH__ARGON2__MEMORY_KIB="1024",
             RAMPART_AUTH__ARGON2__ITERATIONS="1",
             RAMPART_LOG__LEVEL="warn",
@@ -82,6 +83,7 @@ class Server:
             "LOGIN_FAILURES_PER_ACCOUNT",
             "RECOVERY_PER_IP",
             "RECOVERY_PER_ACCOUNT",
+            "MFA_FAILURES_PER_ACCOUNT",
         ):
             self.env[f"RAMPART_LIMITS__{limit}__BURST"] = "1000000"
         self.log = open(log_path, "wb")

@@ -230,6 +230,7 @@
     $('second-factor').hidden = signedIn || challenge === null;
     $('security').hidden = !signedIn;
     if (signedIn) loadFactors().catch(() => {});
+    if (signedIn) loadPasskeys().catch(() => {});
     $('whoami').hidden = !signedIn;
     $('compose').hidden = !signedIn;
     $('unverified').hidden = !signedIn || me.email_verified;
@@ -352,6 +353,137 @@
     $('step-up-cancel').addEventListener('click', () => closeStepUp(false));
   }
 
+  // ---- Passkeys (WebAuthn) ----------------------------------------------------------------------
+
+  const passkeysSupported = Boolean(window.PublicKeyCredential && navigator.credentials);
+
+  function fromBase64url(text) {
+    const base64 = text.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(text.length / 4) * 4, '=');
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)).buffer;
+  }
+
+  function toBase64url(buffer) {
+    let binary = '';
+    for (const byte of new Uint8Array(buffer)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  // The server's options carry binary fields as base64url; the browser wants ArrayBuffers.
+  function withBuffers(options) {
+    const pk = Object.assign({}, options.publicKey);
+    pk.challenge = fromBase64url(pk.challenge);
+    if (pk.user) pk.user = Object.assign({}, pk.user, { id: fromBase64url(pk.user.id) });
+    for (const list of ['excludeCredentials', 'allowCredentials']) {
+      if (pk[list]) pk[list] = pk[list].map((c) => Object.assign({}, c, { id: fromBase64url(c.id) }));
+    }
+    return { publicKey: pk };
+  }
+
+  // The browser's credential as the JSON the API takes (binary fields in base64url).
+  function credentialJson(credential) {
+    const r = credential.response;
+    const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = toBase64url(r.attestationObject);
+    } else {
+      response.authenticatorData = toBase64url(r.authenticatorData);
+      response.signature = toBase64url(r.signature);
+      response.userHandle = r.userHandle ? toBase64url(r.userHandle) : null;
+    }
+    return {
+      id: credential.id,
+      rawId: toBase64url(credential.rawId),
+      type: credential.type,
+      response,
+      extensions: credential.getClientExtensionResults ? credential.getClientExtensionResults() : {},
+    };
+  }
+
+  // Runs a ceremony in the browser; null when the user cancels it.
+  async function ceremony(kind, options) {
+    try {
+      const credential = await navigator.credentials[kind](withBuffers(options));
+      return credential ? credentialJson(credential) : null;
+    } catch (_) {
+      say('The passkey was not used (cancelled, or not available here).', 'error');
+      return null;
+    }
+  }
+
+  async function loadPasskeys() {
+    $('passkeys-unsupported').hidden = passkeysSupported;
+    $('passkey-add-form').hidden = !passkeysSupported;
+    const res = await api('/api/v1/me/passkeys');
+    if (!res.ok) return;
+    const list = $('passkey-list');
+    list.replaceChildren(...(await res.json()).map(renderPasskey));
+  }
+
+  function renderPasskey(passkey) {
+    const item = $('passkey-template').content.firstElementChild.cloneNode(true);
+    item.querySelector('.name').textContent = passkey.name;
+    item.querySelector('.used').textContent = passkey.last_used_at
+      ? '(last used ' + new Date(passkey.last_used_at).toLocaleString() + ')'
+      : '(not used yet)';
+    const path = '/api/v1/me/passkeys/' + encodeURIComponent(passkey.id);
+    item.querySelector('.rename').addEventListener('click', async () => {
+      const name = prompt('New name for this passkey', passkey.name);
+      if (name === null) return;
+      const res = await api(path, jsonInit('PATCH', { name }));
+      if (!res.ok) return say(await problemText(res), 'error');
+      await loadPasskeys();
+    });
+    item.querySelector('.remove').addEventListener('click', async () => {
+      if (!confirm('Remove the passkey “' + passkey.name + '”?')) return;
+      const res = await sensitive(path, { method: 'DELETE' });
+      if (res.status !== 204) return say(await problemText(res), 'error');
+      say('The passkey is removed.', 'ok');
+      await loadPasskeys();
+    });
+    return item;
+  }
+
+  function wirePasskeys() {
+    $('passkey-sign-in').hidden = !passkeysSupported;
+    $('passkey-sign-in').addEventListener('click', async () => {
+      const res = await fetch('/api/v1/auth/passkey/options', { method: 'POST' });
+      if (!res.ok) return say(await problemText(res), 'error');
+      const started = await res.json();
+      const credential = await ceremony('get', started.options);
+      if (!credential) return;
+      const done = await fetch('/api/v1/auth/passkey', jsonRequest({ ceremony: started.ceremony, credential }));
+      if (!done.ok) return say(await problemText(done), 'error');
+      signedIn(await done.json());
+    });
+
+    $('second-factor-passkey').addEventListener('click', async () => {
+      const res = await fetch('/api/v1/auth/mfa/passkey/options', jsonRequest({ challenge }));
+      if (!res.ok) return say(await problemText(res), 'error');
+      const started = await res.json();
+      const credential = await ceremony('get', started.options);
+      if (!credential) return;
+      const body = { challenge, passkey: { ceremony: started.ceremony, credential } };
+      const done = await fetch('/api/v1/auth/mfa/verify', jsonRequest(body));
+      if (!done.ok) return say(await problemText(done), 'error');
+      challenge = null;
+      signedIn(await done.json());
+    });
+
+    onSubmit($('passkey-add-form'), async (form) => {
+      const res = await sensitive('/api/v1/me/passkeys/options', { method: 'POST' });
+      if (!res.ok) return say(await problemText(res), 'error');
+      const started = await res.json();
+      const credential = await ceremony('create', started.options);
+      if (!credential) return;
+      const body = { ceremony: started.ceremony, name: form.elements.name.value, credential };
+      const done = await api('/api/v1/me/passkeys', jsonInit('POST', body));
+      if (done.status !== 201) return say(await problemText(done), 'error');
+      form.reset();
+      say('The passkey is added. You can sign in with it now.', 'ok');
+      await loadPasskeys();
+    });
+  }
+
   // Media may live on another origin (S3, ImageKit), but only as http(s).
   function safeUrl(url) {
     try {
@@ -468,6 +600,7 @@
 
   function wireApp() {
     wireFactors();
+    wirePasskeys();
     onSubmit($('sign-in-form'), async (form) => {
       const body = { login: form.elements.login.value.trim(), password: form.elements.password.value };
       const res = await fetch('/api/v1/auth/login', jsonRequest(body));
@@ -475,9 +608,11 @@
       form.reset();
       if (res.status === 202) {
         // The password passed; the account also asks for its second factor.
-        challenge = (await res.json()).challenge;
+        const asked = await res.json();
+        challenge = asked.challenge;
+        $('second-factor-passkey').hidden = !passkeysSupported || !asked.methods.includes('passkey');
         renderAccount();
-        say('Enter the code from your authenticator app.');
+        say(asked.methods.includes('totp') ? 'Enter the code from your authenticator app.' : 'Use your passkey.');
         $('second-factor-form').elements.code.focus();
         return;
       }
