@@ -242,6 +242,9 @@ async fn the_favicon_is_served_and_every_page_names_it() {
     assert!(res.text().await.unwrap().starts_with("<svg"));
     for path in ["/", "/verify-email", "/reset-password", "/confirm-email"] {
         let html = app.get(path).await.text().await.unwrap();
-        assert!(html.contains(r#"<link rel="icon" href="/assets/favicon.svg""#), "{path}");
+        assert!(
+            html.contains(r#"<link rel="icon" href="/assets/favicon.svg""#),
+            "{path}"
+        );
     }
 }
