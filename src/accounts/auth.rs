@@ -184,13 +184,26 @@ async fn login(
         let challenge = signin::challenge(&state, &user, &meta, methods).await?;
         return Ok((StatusCode::ACCEPTED, Json(challenge)).into_response());
     }
+    signed_in(&state, &meta, jar, user, req.refresh_cookie, Amr::Password).await
+}
+
+/// The end of every sign-in (password, second factor, passkey): the audit event, the session, and
+/// the token answer.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    meta: &RequestMeta,
+    jar: CookieJar,
+    user: store::users::UserRow,
+    cookie_mode: bool,
+    amr: Amr,
+) -> Result<Response> {
     let event = Event::SignedIn {
         user: user.id,
-        cookie: req.refresh_cookie,
+        cookie: cookie_mode,
     };
-    audit::record(&state, &meta, event).await;
-    let issued = sessions::start(&state, user, &meta, req.refresh_cookie, Amr::Password).await?;
-    Ok(token_answer(jar, issued, req.refresh_cookie))
+    audit::record(state, meta, event).await;
+    let issued = sessions::start(state, user, meta, cookie_mode, amr).await?;
+    Ok(token_answer(jar, issued, cookie_mode))
 }
 
 /// The answer to a sign-in or a refresh: the tokens in the body, or, in cookie mode, the refresh

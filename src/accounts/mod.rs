@@ -16,7 +16,7 @@ pub(crate) mod views;
 
 use utoipa_axum::router::OpenApiRouter;
 
-pub(crate) use auth::token_answer;
+pub(crate) use auth::signed_in;
 
 use crate::state::AppState;
 

@@ -29,3 +29,27 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(passkeys::router())
         .merge(passwordless::router())
 }
+
+/// A factor added to or removed from an account.
+pub(crate) enum Change {
+    Added,
+    Removed,
+}
+
+/// Mails the owner about a factor change (`what`: "An authenticator app", "A passkey (…)"), so that
+/// an intruder's enrolment or removal does not go unseen.
+pub(crate) async fn mail_owner(
+    state: &AppState,
+    user: &crate::auth::extract::AuthUser,
+    change: Change,
+    what: &str,
+) -> crate::error::Result<()> {
+    let account = crate::auth::sessions::account_of(state, user).await?;
+    let (to, name) = (&account.email, &account.username);
+    let notice = match change {
+        Change::Added => crate::mail::templates::factor_added(to, name, what),
+        Change::Removed => crate::mail::templates::factor_removed(to, name, what),
+    };
+    state.mailer().queue(state.db(), &notice).await?;
+    Ok(())
+}

@@ -18,7 +18,6 @@ use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::{AppJson, AppPath};
-use crate::mail::templates;
 use crate::state::AppState;
 use crate::store::{self, passkeys::PasskeyRow, passkeys::Purpose};
 
@@ -179,10 +178,8 @@ async fn register(
         passkey: row.id,
     };
     audit::record(&state, &meta, event).await;
-    let account = sessions::account_of(&state, &user).await?;
     let what = format!("A passkey (\u{201c}{}\u{201d})", row.name);
-    let notice = templates::factor_added(&account.email, &account.username, &what);
-    state.mailer().queue(state.db(), &notice).await?;
+    super::mail_owner(&state, &user, super::Change::Added, &what).await?;
     Ok((StatusCode::CREATED, Json(PasskeyView::from(&row))))
 }
 
@@ -243,9 +240,7 @@ async fn remove(
         passkey: row.id,
     };
     audit::record(&state, &meta, event).await;
-    let account = sessions::account_of(&state, &user).await?;
     let what = format!("A passkey (\u{201c}{}\u{201d})", row.name);
-    let notice = templates::factor_removed(&account.email, &account.username, &what);
-    state.mailer().queue(state.db(), &notice).await?;
+    super::mail_owner(&state, &user, super::Change::Removed, &what).await?;
     Ok(StatusCode::NO_CONTENT)
 }

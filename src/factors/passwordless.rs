@@ -13,11 +13,10 @@ use utoipa_axum::routes;
 use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential};
 
 use super::ceremony::{self, CeremonyOptions};
-use crate::accounts::token_answer;
+use crate::accounts::signed_in;
 use crate::accounts::views::TokenResponse;
 use crate::audit::{self, Event};
 use crate::auth::limits::Limit;
-use crate::auth::sessions;
 use crate::domain::assurance::Amr;
 use crate::error::code;
 use crate::error::{AppError, Problem, Result};
@@ -115,11 +114,5 @@ async fn sign_in(
         .await?
         .filter(UserRow::is_active)
         .ok_or(REJECTED)?;
-    let event = Event::SignedIn {
-        user: user.id,
-        cookie: req.refresh_cookie,
-    };
-    audit::record(&state, &meta, event).await;
-    let issued = sessions::start(&state, user, &meta, req.refresh_cookie, Amr::Passkey).await?;
-    Ok(token_answer(jar, issued, req.refresh_cookie))
+    signed_in(&state, &meta, jar, user, req.refresh_cookie, Amr::Passkey).await
 }

@@ -18,11 +18,10 @@ use utoipa_axum::routes;
 use super::ceremony::{self, CeremonyOptions, PasskeyAnswer};
 use super::check::{self, FactorInput, client_hash};
 pub use super::views::MfaChallenge;
-use crate::accounts::token_answer;
+use crate::accounts::signed_in;
 use crate::accounts::views::TokenResponse;
-use crate::audit::{self, Event};
 use crate::auth::secrets;
-use crate::auth::sessions::{self, INVALID_CREDENTIALS};
+use crate::auth::sessions::INVALID_CREDENTIALS;
 use crate::domain::assurance::Amr;
 use crate::error::code;
 use crate::error::{AppError, Problem, Result};
@@ -189,11 +188,5 @@ async fn verify(
         .await?
         .filter(UserRow::is_active)
         .ok_or(INVALID_CREDENTIALS)?;
-    let event = Event::SignedIn {
-        user: user.id,
-        cookie: req.refresh_cookie,
-    };
-    audit::record(&state, &meta, event).await;
-    let issued = sessions::start(&state, user, &meta, req.refresh_cookie, Amr::with(passed)).await?;
-    Ok(token_answer(jar, issued, req.refresh_cookie))
+    signed_in(&state, &meta, jar, user, req.refresh_cookie, Amr::with(passed)).await
 }

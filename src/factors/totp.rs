@@ -21,7 +21,6 @@ use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::AppJson;
-use crate::mail::templates;
 use crate::state::AppState;
 use crate::store;
 
@@ -142,9 +141,7 @@ async fn confirm(
     tx.commit().await?;
     sessions::stepped_up(&state, &user, Some(Factor::Totp)).await?;
     audit::record(&state, &meta, Event::TotpEnabled { user: user.user_id }).await;
-    let account = sessions::account_of(&state, &user).await?;
-    let notice = templates::factor_added(&account.email, &account.username, FACTOR_NAME);
-    state.mailer().queue(state.db(), &notice).await?;
+    super::mail_owner(&state, &user, super::Change::Added, FACTOR_NAME).await?;
     Ok(Json(codes))
 }
 
@@ -192,7 +189,7 @@ async fn disable(
     if !enabled {
         return Err(NOT_ENABLED);
     }
-    let account = sessions::confirm_password(&state, &user, &req.password).await?;
+    sessions::confirm_password(&state, &user, &req.password).await?;
     if check::check(&state, &meta, user.user_id, &factor).await?.is_none() {
         return Err(WRONG_CODE);
     }
@@ -201,8 +198,7 @@ async fn disable(
     tx.commit().await?;
     if removed {
         audit::record(&state, &meta, Event::TotpDisabled { user: user.user_id }).await;
-        let notice = templates::factor_removed(&account.email, &account.username, FACTOR_NAME);
-        state.mailer().queue(state.db(), &notice).await?;
+        super::mail_owner(&state, &user, super::Change::Removed, FACTOR_NAME).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
