@@ -78,6 +78,11 @@ pub enum Event {
         admin: Uuid,
         user: Uuid,
     },
+    /// An admin removed every second factor of a user.
+    FactorsReset {
+        admin: Uuid,
+        user: Uuid,
+    },
     PostRemovedByModerator {
         moderator: Uuid,
         author: Uuid,
@@ -144,6 +149,7 @@ impl Event {
             Event::RoleChanged { .. } => "role_changed",
             Event::UserDisabled { .. } => "user_disabled",
             Event::UserEnabled { .. } => "user_enabled",
+            Event::FactorsReset { .. } => "factors_reset",
             Event::PostRemovedByModerator { .. } => "post_removed_by_moderator",
             Event::TotpEnabled { .. } => "totp_enabled",
             Event::TotpDisabled { .. } => "totp_disabled",
@@ -182,7 +188,8 @@ impl Event {
             Event::RefreshTokenReused { user, .. } | Event::PasswordResetRequested { user } => (None, Some(user)),
             Event::RoleChanged { admin, user, .. }
             | Event::UserDisabled { admin, user }
-            | Event::UserEnabled { admin, user } => (Some(admin), Some(user)),
+            | Event::UserEnabled { admin, user }
+            | Event::FactorsReset { admin, user } => (Some(admin), Some(user)),
             Event::PostRemovedByModerator { moderator, author, .. } => (Some(moderator), Some(author)),
         }
     }

@@ -42,6 +42,13 @@ struct ExportedEvent {
 }
 
 #[derive(Serialize, ToSchema)]
+struct ExportedFactors {
+    totp: bool,
+    recovery_codes_left: i64,
+    passkeys: Vec<crate::factors::views::PasskeyView>,
+}
+
+#[derive(Serialize, ToSchema)]
 struct Export {
     user: UserView,
     sessions: Vec<ExportedSession>,
@@ -49,6 +56,8 @@ struct Export {
     posts: Vec<PostView>,
     /// Security events about the account.
     events: Vec<ExportedEvent>,
+    /// Second factors: whether an authenticator app is on, the recovery codes left, the passkeys.
+    factors: ExportedFactors,
     exported_at: String,
 }
 
@@ -94,10 +103,19 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
             created_at: rfc3339(e.created_at),
         })
         .collect();
+    let totp = store::factors::totp(state.db(), user.user_id).await?;
+    let factors = ExportedFactors {
+        totp: totp.is_some_and(|t| t.confirmed_at.is_some()),
+        recovery_codes_left: store::factors::recovery_codes_left(state.db(), user.user_id).await?,
+        passkeys: (store::passkeys::list(state.db(), user.user_id).await?.iter())
+            .map(crate::factors::views::PasskeyView::from)
+            .collect(),
+    };
     Ok(Json(Export {
         user: UserView::from(&row),
         sessions,
         posts,
+        factors,
         events,
         exported_at: rfc3339(crate::domain::now()),
     }))

@@ -24,7 +24,49 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users))
         .routes(routes!(update_user))
+        .routes(routes!(reset_factors))
         .routes(routes!(list_audit))
+}
+
+/// Remove every second factor of a user (authenticator app, recovery codes, passkeys), for someone
+/// who lost them: they sign in with the password alone until they enrol again. Needs a recent
+/// sign-in; the user gets a mail and the audit trail records `factors_reset`.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/factors", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "`reauthentication_required`"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "`user_not_found`"),
+    ))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %actor.user_id))]
+async fn reset_factors(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    actor: AuthUser,
+    AppPath(id): AppPath<String>,
+) -> Result<axum::http::StatusCode> {
+    authorize(&state, &actor, Action::ManageUsers)?;
+    crate::auth::sessions::require_recent(&state, &actor)?;
+    let not_found = || AppError::NotFound {
+        code: code::USER_NOT_FOUND,
+        detail: "No such user.",
+    };
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| not_found())?;
+    let user = store::users::find_by_id(state.db(), id).await?.ok_or_else(not_found)?;
+    let mut tx = state.db().begin().await?;
+    store::factors::remove_all(&mut tx, user.id).await?;
+    store::passkeys::delete_all(&mut tx, user.id).await?;
+    tx.commit().await?;
+    let event = Event::FactorsReset {
+        admin: actor.user_id,
+        user: user.id,
+    };
+    audit::record(&state, &meta, event).await;
+    let what = "Every second factor (an administrator reset them)";
+    let notice = crate::mail::templates::factor_removed(&user.email, &user.username, what);
+    state.mailer().queue(state.db(), &notice).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, IntoParams)]

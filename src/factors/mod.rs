@@ -11,7 +11,7 @@ mod passwordless;
 mod reauth;
 pub(crate) mod signin;
 mod totp;
-mod views;
+pub(crate) mod views;
 
 use utoipa_axum::router::OpenApiRouter;
 

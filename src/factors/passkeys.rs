@@ -3,23 +3,23 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCredential};
 
 use super::ceremony::{self, CeremonyOptions};
+use super::views::PasskeyView;
 use crate::audit::{self, Event};
 use crate::auth::extract::AuthUser;
 use crate::auth::sessions;
-use crate::domain::rfc3339;
 use crate::error::code;
 use crate::error::{AppError, Problem, Result};
 use crate::http::client_ip::RequestMeta;
 use crate::http::extract::{AppJson, AppPath};
 use crate::state::AppState;
-use crate::store::{self, passkeys::PasskeyRow, passkeys::Purpose};
+use crate::store::{self, passkeys::Purpose};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,26 +35,6 @@ const NOT_FOUND: AppError = AppError::NotFound {
     code: code::PASSKEY_NOT_FOUND,
     detail: "No such passkey.",
 };
-
-/// A passkey as its owner sees it. The key itself never leaves the authenticator.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PasskeyView {
-    pub id: uuid::Uuid,
-    pub name: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-}
-
-impl From<&PasskeyRow> for PasskeyView {
-    fn from(row: &PasskeyRow) -> Self {
-        PasskeyView {
-            id: row.id,
-            name: row.name.clone(),
-            created_at: rfc3339(row.created_at),
-            last_used_at: row.last_used_at.map(rfc3339),
-        }
-    }
-}
 
 /// A passkey's name: trimmed, 1–64 characters, no control characters.
 fn passkey_name(typed: &str) -> Result<String> {

@@ -3,6 +3,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::rfc3339;
+use crate::store::passkeys::PasskeyRow;
+
 /// What the caller's account has.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FactorsView {
@@ -43,4 +46,24 @@ pub struct MfaChallenge {
     pub expires_in: u64,
     /// What may answer it: `totp`, `recovery_code`.
     pub methods: Vec<&'static str>,
+}
+
+/// A passkey as its owner sees it. The key itself never leaves the authenticator.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyView {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&PasskeyRow> for PasskeyView {
+    fn from(row: &PasskeyRow) -> Self {
+        PasskeyView {
+            id: row.id,
+            name: row.name.clone(),
+            created_at: rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(rfc3339),
+        }
+    }
 }

@@ -121,6 +121,13 @@ pub async fn delete(mut ex: impl Exec, user_id: Uuid, id: Uuid) -> Result<Option
     Ok(ex.write_returning(&sql, args![id, user_id]).await?.pop())
 }
 
+/// Deletes every passkey of the account; how many there were.
+#[tracing::instrument(skip_all)]
+pub async fn delete_all(mut ex: impl Exec, user_id: Uuid) -> Result<u64, Error> {
+    ex.execute("DELETE FROM passkeys WHERE user_id = $1", args![user_id])
+        .await
+}
+
 /// Records a use: the credential as updated (its counter) and the time.
 #[tracing::instrument(skip_all)]
 pub async fn used(mut ex: impl Exec, id: Uuid, credential: &str) -> Result<(), Error> {

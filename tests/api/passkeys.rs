@@ -295,3 +295,76 @@ async fn without_a_domain_in_public_origin_passkeys_are_off_and_say_why() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_admin_resets_a_users_lost_factors_and_the_export_lists_them() {
+    let app = app().await;
+    let admin = app.user_with_role(rampart::domain::Role::Admin).await;
+    let user = app.new_user().await;
+    let (_phone, _) = crate::factors::enable_totp(&app, &user.access).await;
+    let (_key, _) = register(&app, &user, "Lost phone").await;
+    let export: Value = app.export_account(&user.access).await.json().await.unwrap();
+    assert_eq!(export["factors"]["totp"], true);
+    assert_eq!(export["factors"]["recovery_codes_left"], 10);
+    assert_eq!(export["factors"]["passkeys"][0]["name"], "Lost phone");
+    assert_eq!(
+        app.login(&user.username, &user.password).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    let path = format!("/api/v1/admin/users/{}/factors", user.id);
+    assert_problem(
+        app.delete_auth(&path, &user.access).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let hour_ago = rampart::domain::now() - time::Duration::hours(1);
+    app.exec(
+        "UPDATE sessions SET authenticated_at = $1 WHERE user_id = $2",
+        rampart::args![hour_ago, admin.uid()],
+    )
+    .await;
+    let res = app.delete_auth(&path, &admin.access).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "reauthentication_required").await;
+    let res = app
+        .reauthenticate(&admin.access, &json!({ "password": admin.password }))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete_auth(&path, &admin.access).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let missing = "/api/v1/admin/users/0190c0de-0000-7000-8000-000000000000/factors";
+    assert_problem(
+        app.delete_auth(missing, &admin.access).await,
+        StatusCode::NOT_FOUND,
+        "user_not_found",
+    )
+    .await;
+
+    assert_eq!(
+        app.login(&user.username, &user.password).await.status(),
+        StatusCode::OK,
+        "the password alone again"
+    );
+    let export: Value = app.export_account(&user.access).await.json().await.unwrap();
+    assert_eq!(
+        export["factors"],
+        json!({ "totp": false, "recovery_codes_left": 0, "passkeys": [] })
+    );
+    let mails = app.mail_to(&user.email).await;
+    assert!(
+        mails
+            .iter()
+            .any(|(_, body)| body.contains("an administrator reset them")),
+        "{mails:?}"
+    );
+    let audited = app
+        .count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'factors_reset' AND actor_id = $1 AND target_id = $2",
+            rampart::args![admin.uid(), user.uid()],
+        )
+        .await;
+    assert_eq!(audited, 1);
+}
