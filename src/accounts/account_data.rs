@@ -103,10 +103,10 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
             created_at: rfc3339(e.created_at),
         })
         .collect();
-    let totp = store::factors::totp(state.db(), user.user_id).await?;
+    let summary = store::factors::summary(state.db(), user.user_id).await?;
     let factors = ExportedFactors {
-        totp: totp.is_some_and(|t| t.confirmed_at.is_some()),
-        recovery_codes_left: store::factors::recovery_codes_left(state.db(), user.user_id).await?,
+        totp: summary.totp,
+        recovery_codes_left: summary.recovery_codes_left,
         passkeys: (store::passkeys::list(state.db(), user.user_id).await?.iter())
             .map(crate::factors::views::PasskeyView::from)
             .collect(),

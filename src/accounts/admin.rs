@@ -64,8 +64,7 @@ async fn reset_factors(
     };
     audit::record(&state, &meta, event).await;
     let what = "Every second factor (an administrator reset them)";
-    let notice = crate::mail::templates::factor_removed(&user.email, &user.username, what);
-    state.mailer().queue(state.db(), &notice).await?;
+    crate::factors::mail_owner(&state, &user, crate::factors::Change::Removed, what).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

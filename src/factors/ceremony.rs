@@ -11,9 +11,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
-use webauthn_rs::prelude::{CredentialID, Url, Webauthn, WebauthnBuilder};
+use webauthn_rs::prelude::{
+    AuthenticationResult, CredentialID, Passkey, Url, Webauthn, WebauthnBuilder, WebauthnError,
+};
 
 use super::check::client_hash;
+use crate::audit::{self, Event};
 use crate::auth::secrets;
 use crate::config::Settings;
 use crate::error::code;
@@ -147,26 +150,37 @@ pub struct PasskeyAnswer {
     pub credential: serde_json::Value,
 }
 
-/// Records a verified use of `row`'s passkey: its counter moves on, so an older assertion never
-/// verifies again.
-pub(super) async fn record_use(
+/// Verifies an assertion for `row`'s passkey with `verify` (the relying party's finish step) and
+/// records the outcome, the same for every route: a verified use moves the stored counter on, so an
+/// older assertion never verifies again; a refusal is audited, as a possible clone when the counter
+/// went backwards. True when it verified.
+pub(super) async fn verify_assertion(
     state: &AppState,
+    meta: &RequestMeta,
     row: &store::passkeys::PasskeyRow,
-    mut passkey: webauthn_rs::prelude::Passkey,
-    result: &webauthn_rs::prelude::AuthenticationResult,
-) -> Result<()> {
-    passkey.update_credential(result);
-    let record = serde_json::to_string(&passkey).map_err(|e| anyhow::anyhow!("storing a passkey: {e}"))?;
-    store::passkeys::used(state.db(), row.id, &record).await?;
-    Ok(())
+    verify: impl FnOnce(&Passkey) -> Result<AuthenticationResult, WebauthnError>,
+) -> Result<bool> {
+    let mut passkey = passkey_of(row)?;
+    match verify(&passkey) {
+        Ok(result) => {
+            passkey.update_credential(&result);
+            let record = serde_json::to_string(&passkey).map_err(|e| anyhow::anyhow!("storing a passkey: {e}"))?;
+            store::passkeys::used(state.db(), row.id, &record).await?;
+            Ok(true)
+        }
+        Err(e) => {
+            let event = Event::PasskeyRejected {
+                user: row.user_id,
+                passkey: Some(row.id),
+                clone: matches!(e, WebauthnError::CredentialPossibleCompromise),
+            };
+            audit::record(state, meta, event).await;
+            Ok(false)
+        }
+    }
 }
 
 /// The stored passkey of `row`.
-pub(super) fn passkey_of(row: &store::passkeys::PasskeyRow) -> Result<webauthn_rs::prelude::Passkey> {
+pub(super) fn passkey_of(row: &store::passkeys::PasskeyRow) -> Result<Passkey> {
     serde_json::from_str(&row.credential).map_err(|e| anyhow::anyhow!("reading a passkey: {e}").into())
-}
-
-/// Whether a verification error says the authenticator may have been cloned.
-pub(super) fn is_clone(error: &webauthn_rs::prelude::WebauthnError) -> bool {
-    matches!(error, webauthn_rs::prelude::WebauthnError::CredentialPossibleCompromise)
 }

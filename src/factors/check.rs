@@ -90,7 +90,7 @@ async fn recovery_passes(state: &AppState, meta: &RequestMeta, user_id: Uuid, co
     if !store::factors::use_recovery_code(state.db(), user_id, &secrets::hash(&normal)).await? {
         return Ok(false);
     }
-    let left = store::factors::recovery_codes_left(state.db(), user_id).await?;
+    let left = store::factors::summary(state.db(), user_id).await?.recovery_codes_left;
     audit::record(state, meta, Event::RecoveryCodeUsed { user: user_id, left }).await;
     Ok(true)
 }
@@ -111,22 +111,10 @@ async fn passkey_passes(state: &AppState, meta: &RequestMeta, user_id: Uuid, ans
     else {
         return Ok(false);
     };
-    let passkey = ceremony::passkey_of(&row)?;
-    match rp.finish_passkey_authentication(&credential, &auth) {
-        Ok(result) => {
-            ceremony::record_use(state, &row, passkey, &result).await?;
-            Ok(true)
-        }
-        Err(e) => {
-            let event = Event::PasskeyRejected {
-                user: user_id,
-                passkey: Some(row.id),
-                clone: ceremony::is_clone(&e),
-            };
-            audit::record(state, meta, event).await;
-            Ok(false)
-        }
-    }
+    ceremony::verify_assertion(state, meta, &row, |_| {
+        rp.finish_passkey_authentication(&credential, &auth)
+    })
+    .await
 }
 
 /// The secret of a sealed authenticator. One that does not open means the key changed under the
@@ -163,10 +151,9 @@ const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
 const CODE_CHARS: usize = 16;
 
 /// A new recovery code: as shown (`xxxx-xxxx-xxxx-xxxx`) and as stored (the hash of its normal form).
-pub fn new_recovery_code() -> (String, String) {
+pub fn new_recovery_code() -> Result<(String, String)> {
     let mut raw = [0u8; CODE_CHARS];
-    // The system RNG failing is not a condition a request can recover from.
-    aws_lc_rs::rand::fill(&mut raw).expect("system randomness unavailable");
+    aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("system randomness unavailable"))?;
     // 256 is a multiple of 32, so `% 32` picks every character equally often.
     let normal: String = raw.iter().map(|b| char::from(ALPHABET[usize::from(b % 32)])).collect();
     let shown = normal
@@ -175,7 +162,7 @@ pub fn new_recovery_code() -> (String, String) {
         .map(|group| String::from_utf8_lossy(group).into_owned())
         .collect::<Vec<_>>()
         .join("-");
-    (shown, secrets::hash(&normal))
+    Ok((shown, secrets::hash(&normal)))
 }
 
 /// The comparable form of a typed recovery code, or `None` when it cannot be one.
@@ -195,10 +182,10 @@ mod tests {
 
     #[test]
     fn recovery_codes_are_grouped_random_and_normalise_to_their_stored_form() {
-        let (a, stored) = new_recovery_code();
+        let (a, stored) = new_recovery_code().unwrap();
         assert_eq!(a.len(), 19, "{a}");
         assert_eq!(a.matches('-').count(), 3, "{a}");
-        assert_ne!(a, new_recovery_code().0);
+        assert_ne!(a, new_recovery_code().unwrap().0);
         let normal = normalise_recovery_code(&a).unwrap();
         assert_eq!(secrets::hash(&normal), stored, "what is typed hashes to what is stored");
         assert_eq!(

@@ -26,7 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A new set of recovery codes for `user_id`, replacing the old set, inside `tx`.
 pub(super) async fn issue_recovery_codes(tx: &mut Tx, user_id: Uuid) -> Result<RecoveryCodes> {
-    let (codes, hashes): (Vec<String>, Vec<String>) = (0..CODES).map(|_| new_recovery_code()).unzip();
+    let pairs = (0..CODES).map(|_| new_recovery_code()).collect::<Result<Vec<_>>>()?;
+    let (codes, hashes): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
     store::factors::replace_recovery_codes(tx, user_id, &hashes).await?;
     Ok(RecoveryCodes { recovery_codes: codes })
 }
@@ -41,10 +42,7 @@ pub(super) async fn issue_recovery_codes(tx: &mut Tx, user_id: Uuid) -> Result<R
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn regenerate(State(state): State<AppState>, meta: RequestMeta, user: AuthUser) -> Result<Json<RecoveryCodes>> {
     sessions::require_recent(&state, &user)?;
-    let enabled = store::factors::totp(state.db(), user.user_id)
-        .await?
-        .is_some_and(|row| row.confirmed_at.is_some());
-    if !enabled {
+    if !store::factors::summary(state.db(), user.user_id).await?.totp {
         return Err(NOT_ENABLED);
     }
     let mut tx = state.db().begin().await?;

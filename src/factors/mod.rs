@@ -40,11 +40,10 @@ pub(crate) enum Change {
 /// an intruder's enrolment or removal does not go unseen.
 pub(crate) async fn mail_owner(
     state: &AppState,
-    user: &crate::auth::extract::AuthUser,
+    account: &crate::store::users::UserRow,
     change: Change,
     what: &str,
 ) -> crate::error::Result<()> {
-    let account = crate::auth::sessions::account_of(state, user).await?;
     let (to, name) = (&account.email, &account.username);
     let notice = match change {
         Change::Added => crate::mail::templates::factor_added(to, name, what),

@@ -159,7 +159,8 @@ async fn register(
     };
     audit::record(&state, &meta, event).await;
     let what = format!("A passkey (\u{201c}{}\u{201d})", row.name);
-    super::mail_owner(&state, &user, super::Change::Added, &what).await?;
+    let account = sessions::account_of(&state, &user).await?;
+    super::mail_owner(&state, &account, super::Change::Added, &what).await?;
     Ok((StatusCode::CREATED, Json(PasskeyView::from(&row))))
 }
 
@@ -221,6 +222,7 @@ async fn remove(
     };
     audit::record(&state, &meta, event).await;
     let what = format!("A passkey (\u{201c}{}\u{201d})", row.name);
-    super::mail_owner(&state, &user, super::Change::Removed, &what).await?;
+    let account = sessions::account_of(&state, &user).await?;
+    super::mail_owner(&state, &account, super::Change::Removed, &what).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,6 @@ use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential};
 use super::ceremony::{self, CeremonyOptions};
 use crate::accounts::signed_in;
 use crate::accounts::views::TokenResponse;
-use crate::audit::{self, Event};
 use crate::auth::limits::Limit;
 use crate::domain::assurance::Amr;
 use crate::error::code;
@@ -96,20 +95,10 @@ async fn sign_in(
         .await?
         .filter(|row| row.user_id == user_id)
         .ok_or(REJECTED)?;
-    let passkey = ceremony::passkey_of(&row)?;
-    let result = match rp.finish_discoverable_authentication_v2(&credential, discoverable, &passkey) {
-        Ok(result) => result,
-        Err(e) => {
-            let event = Event::PasskeyRejected {
-                user: row.user_id,
-                passkey: Some(row.id),
-                clone: ceremony::is_clone(&e),
-            };
-            audit::record(&state, &meta, event).await;
-            return Err(REJECTED);
-        }
-    };
-    ceremony::record_use(&state, &row, passkey, &result).await?;
+    let verify = |passkey: &_| rp.finish_discoverable_authentication_v2(&credential, discoverable, passkey);
+    if !ceremony::verify_assertion(&state, &meta, &row, verify).await? {
+        return Err(REJECTED);
+    }
     let user = store::users::find_by_id(state.db(), row.user_id)
         .await?
         .filter(UserRow::is_active)

@@ -46,12 +46,12 @@ const INVALID_CHALLENGE: AppError = AppError::Unauthorized {
 
 /// The second factors `user` can answer a challenge with; none means the password is enough.
 pub(crate) async fn second_factors(state: &AppState, user: &UserRow) -> Result<Vec<&'static str>> {
+    let summary = store::factors::summary(state.db(), user.id).await?;
     let mut methods = Vec::new();
-    let totp = store::factors::totp(state.db(), user.id).await?;
-    if totp.is_some_and(|r| r.confirmed_at.is_some()) {
+    if summary.totp {
         methods.extend(["totp", "recovery_code"]);
     }
-    if store::passkeys::count(state.db(), user.id).await? > 0 {
+    if summary.passkeys > 0 {
         methods.push("passkey");
     }
     Ok(methods)

@@ -50,12 +50,11 @@ pub(super) const NOT_ENABLED: AppError = AppError::Conflict {
     responses((status = 200, body = FactorsView)))]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
 async fn factors(State(state): State<AppState>, user: AuthUser) -> Result<Json<FactorsView>> {
-    let row = store::factors::totp(state.db(), user.user_id).await?;
-    let left = store::factors::recovery_codes_left(state.db(), user.user_id).await?;
+    let summary = store::factors::summary(state.db(), user.user_id).await?;
     Ok(Json(FactorsView {
-        totp: row.as_ref().is_some_and(|r| r.confirmed_at.is_some()),
-        totp_pending: row.as_ref().is_some_and(|r| r.confirmed_at.is_none()),
-        recovery_codes_left: left,
+        totp: summary.totp,
+        totp_pending: summary.totp_pending,
+        recovery_codes_left: summary.recovery_codes_left,
     }))
 }
 
@@ -141,7 +140,8 @@ async fn confirm(
     tx.commit().await?;
     sessions::stepped_up(&state, &user, Some(Factor::Totp)).await?;
     audit::record(&state, &meta, Event::TotpEnabled { user: user.user_id }).await;
-    super::mail_owner(&state, &user, super::Change::Added, FACTOR_NAME).await?;
+    let account = sessions::account_of(&state, &user).await?;
+    super::mail_owner(&state, &account, super::Change::Added, FACTOR_NAME).await?;
     Ok(Json(codes))
 }
 
@@ -183,13 +183,10 @@ async fn disable(
     if !factor.is_one() {
         return Err(AppError::invalid("code", "give code or recovery_code"));
     }
-    let enabled = store::factors::totp(state.db(), user.user_id)
-        .await?
-        .is_some_and(|row| row.confirmed_at.is_some());
-    if !enabled {
+    if !store::factors::summary(state.db(), user.user_id).await?.totp {
         return Err(NOT_ENABLED);
     }
-    sessions::confirm_password(&state, &user, &req.password).await?;
+    let account = sessions::confirm_password(&state, &user, &req.password).await?;
     if check::check(&state, &meta, user.user_id, &factor).await?.is_none() {
         return Err(WRONG_CODE);
     }
@@ -198,7 +195,7 @@ async fn disable(
     tx.commit().await?;
     if removed {
         audit::record(&state, &meta, Event::TotpDisabled { user: user.user_id }).await;
-        super::mail_owner(&state, &user, super::Change::Removed, FACTOR_NAME).await?;
+        super::mail_owner(&state, &account, super::Change::Removed, FACTOR_NAME).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,9 +14,7 @@ pub const CHALLENGE_ATTEMPTS: i64 = 5;
 row! {
     /// An account's authenticator. `confirmed_at` is unset while the enrolment waits for its first code.
     pub struct TotpRow {
-        user_id: Uuid = "user_id",
         secret: String = "secret",
-        created_at: OffsetDateTime = "created_at",
         confirmed_at: Option<OffsetDateTime> = "confirmed_at",
         last_step: Option<i64> = "last_step",
     }
@@ -27,7 +25,6 @@ row! {
     pub struct ChallengeRow {
         user_id: Uuid = "user_id",
         client_hash: String = "client_hash",
-        expires_at: OffsetDateTime = "expires_at",
     }
 }
 
@@ -121,16 +118,36 @@ pub async fn use_recovery_code(mut ex: impl Exec, user_id: Uuid, hash: &str) -> 
     Ok(n == 1)
 }
 
-/// Recovery codes the account has not used.
+/// What second factors an account has, in one query (sign-in asks on every password that passes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// A confirmed authenticator app.
+    pub totp: bool,
+    /// An enrolment waiting for its first code.
+    pub totp_pending: bool,
+    pub recovery_codes_left: i64,
+    pub passkeys: i64,
+}
+
+/// The account's second factors.
 #[tracing::instrument(skip_all)]
-pub async fn recovery_codes_left(mut ex: impl Exec, user_id: Uuid) -> Result<i64, Error> {
-    let (n,): (i64,) = ex
+pub async fn summary(mut ex: impl Exec, user_id: Uuid) -> Result<Summary, Error> {
+    let (totp, pending, left, passkeys): (i64, i64, i64, i64) = ex
         .fetch_one(
-            "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+            "SELECT \
+             (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL), \
+             (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NULL), \
+             (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL), \
+             (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
             args![user_id],
         )
         .await?;
-    Ok(n)
+    Ok(Summary {
+        totp: totp > 0,
+        totp_pending: pending > 0,
+        recovery_codes_left: left,
+        passkeys,
+    })
 }
 
 /// Stores a sign-in challenge (as its hash) for `user_id`, bound to the client.

@@ -92,15 +92,6 @@ pub async fn by_credential_id(mut ex: impl Exec, credential_id: &str) -> Result<
     ex.fetch_optional(&sql, args![credential_id]).await
 }
 
-/// How many passkeys the account has.
-#[tracing::instrument(skip_all)]
-pub async fn count(mut ex: impl Exec, user_id: Uuid) -> Result<i64, Error> {
-    let (n,): (i64,) = ex
-        .fetch_one("SELECT COUNT(*) FROM passkeys WHERE user_id = $1", args![user_id])
-        .await?;
-    Ok(n)
-}
-
 /// Renames one of the account's passkeys; `None` when it has no such passkey.
 #[tracing::instrument(skip_all)]
 pub async fn rename(mut ex: impl Exec, user_id: Uuid, id: Uuid, name: &str) -> Result<Option<PasskeyRow>, Error> {
