@@ -96,9 +96,19 @@ function totp(secret, step) {
 
 const step = () => Math.floor(Date.now() / 1000 / 30);
 
+// The screens live in the app's settings and sign-in views now; these helpers get there by the links a
+// person would use.
 async function signOut(page) {
   await page.click('#sign-out');
+  await page.locator('#message').filter({ hasText: 'You are signed out.' }).waitFor();
+  await page.click('nav a[href="/sign-in"]');
   await page.locator('#sign-in-form').waitFor();
+}
+
+async function openSecurity(page) {
+  await page.click('nav a[href="/settings"]');
+  await page.click('.settings-nav a[href="/settings/security"]');
+  await page.locator('#mfa-status').filter({ hasNotText: 'Loading' }).waitFor();
 }
 
 test('an account turns on an authenticator app and a passkey, and signs in with each', async () => {
@@ -109,13 +119,14 @@ test('an account turns on an authenticator app and a passkey, and signs in with 
   page.on('pageerror', (e) => problems.push(e.message));
   page.on('response', (r) => r.status() === 404 && problems.push(`404 ${r.url()}`));
 
-  await page.goto(`${origin}/`);
+  await page.goto(`${origin}/register`);
   const form = page.locator('#register-form');
   await form.locator('input[name=username]').fill('browser_ann');
   await form.locator('input[name=email]').fill('ann@example.com');
   await form.locator('input[name=password]').fill('a long enough passphrase');
   await form.locator('button[type=submit]').click();
   await page.locator('#whoami-name').filter({ hasText: '@browser_ann' }).waitFor();
+  await openSecurity(page);
   await page.locator('#mfa-status').filter({ hasText: 'Off' }).waitFor();
 
   // The authenticator app: the QR code and key are shown once; the first code turns it on.
@@ -141,6 +152,7 @@ test('an account turns on an authenticator app and a passkey, and signs in with 
   await page.fill('#second-factor-form input[name=code]', totp(secret, confirmedAt + 1));
   await page.click('#second-factor-form button[type=submit]');
   await page.locator('#whoami-name').filter({ hasText: '@browser_ann' }).waitFor();
+  await openSecurity(page);
 
   // A passkey, made by Chrome's virtual authenticator with user verification.
   const devtools = await context.newCDPSession(page);
@@ -163,6 +175,7 @@ test('an account turns on an authenticator app and a passkey, and signs in with 
   await signOut(page);
   await page.click('#passkey-sign-in');
   await page.locator('#whoami-name').filter({ hasText: '@browser_ann' }).waitFor();
+  await openSecurity(page);
   await page.locator('#passkey-list .used').filter({ hasText: 'last used' }).waitFor();
   await page.screenshot({ path: join(ARTEFACTS, 'second-factors-passkey.png'), fullPage: true });
 
