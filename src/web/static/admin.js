@@ -205,10 +205,10 @@ function selectField(name, label, value, options) {
 
 /** A table with a caption and column headers; on narrow screens CSS turns rows into cards, with
  *  each cell's `data-label` as its heading. */
-function table(caption, columns) {
+function table(caption, columns, kind) {
   const tbody = h('tbody');
   const node = h('div', { class: 'adm-table-wrap' },
-    h('table', { class: 'adm-table' },
+    h('table', { class: `adm-table adm-table-${kind}` },
       h('caption', { tabindex: '-1' }, caption),
       h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)))),
       tbody));
@@ -422,7 +422,7 @@ async function usersView(env, params) {
 
   const grid = table('Users, oldest first', [
     { label: 'User' }, { label: 'Role' }, { label: 'Status' }, { label: 'Joined' }, { label: 'Actions', class: 'adm-actions-col' },
-  ]);
+  ], 'users');
   let count = 0;
   const add = (items) => {
     let first = null;
@@ -463,10 +463,11 @@ function userRow(env, user) {
       h('span', { class: 'adm-strong' }, who), self ? h('span', { class: 'adm-muted' }, ' (you)') : null,
       user.display_name ? h('span', { class: 'adm-sub' }, user.display_name) : null,
       h('span', { class: 'adm-sub' }, user.email || '', ' ',
-        user.email_verified ? badge('verified', 'ok') : badge('unverified', 'warn'))),
+        user.email_verified ? badge('verified', 'ok') : badge('unverified', 'warn')),
+      h('span', { class: 'adm-sub' }, link(ctx, withQuery('/admin/audit', { user_id: user.id }), 'Audit events', sr(` of ${who}`)))),
     cell('Role', null, badge(humanize(user.role), user.role === 'user' ? 'plain' : 'role')),
     cell('Status', null, user.disabled ? badge('Disabled', 'down') : badge('Active', 'ok')),
-    cell('Joined', null, time(user.created_at, true)),
+    cell('Joined', 'adm-nowrap', time(user.created_at, true)),
     cell('Actions', 'adm-actions',
       h('button', { type: 'button', 'data-action': 'role', onclick: () => changeRole(env, row, user) },
         'Change role', sr(` of ${who}`)),
@@ -476,8 +477,7 @@ function userRow(env, user) {
       h('button', { type: 'button', 'data-action': 'sessions', onclick: () => revokeSessions(env, user) },
         'Sign out everywhere', sr(` (${who})`)),
       h('button', { type: 'button', 'data-action': 'factors', onclick: () => resetFactors(env, user) },
-        'Reset 2FA', sr(` (second factors) of ${who}`)),
-      link(ctx, withQuery('/admin/audit', { user_id: user.id }), 'Events', sr(` of ${who} in the audit log`))));
+        'Reset 2FA', sr(` (second factors) of ${who}`))));
   return row;
 }
 
@@ -582,7 +582,7 @@ async function postsView(env, params) {
   const grid = table('Posts, newest first', [
     { label: 'Image', class: 'adm-thumb-col' }, { label: 'Caption' }, { label: 'Author' }, { label: 'Posted' },
     { label: 'Actions', class: 'adm-actions-col' },
-  ]);
+  ], 'posts');
   let count = 0;
   const counted = () => {
     status.textContent = count === 1 ? '1 post shown.' : `${count} posts shown.`;
@@ -708,7 +708,7 @@ async function auditView(env, params) {
 
   const grid = table('Audit events, newest first', [
     { label: 'When' }, { label: 'Event' }, { label: 'By' }, { label: 'Concerning' }, { label: 'From' }, { label: 'Details' },
-  ]);
+  ], 'audit');
   let count = 0;
   const add = (items) => {
     let first = null;
