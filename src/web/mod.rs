@@ -1,13 +1,18 @@
-//! The small web client Rampart serves itself: the app at `/`, the pages the mailed links open
-//! (`/verify-email`, `/reset-password`, `/confirm-email`) and their two assets. Everything is compiled
-//! into the binary; no build step, no third-party code, no inline script or style, so the pages can
-//! run under a strict Content-Security-Policy.
+//! The web client Rampart serves itself: one app shell for every page of the app (the feed, posts,
+//! profiles, settings, the pages the mailed links open and the admin console), whose client-side
+//! router picks the view, and the shell's scripts and styles (`assets`). No build step, no
+//! third-party code, no inline script or style, so every page runs under a strict
+//! Content-Security-Policy.
+
+mod assets;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::error::{AppError, code};
 use crate::state::AppState;
 
 /// The policy of every page. Images may come from another origin because S3 or ImageKit media is
@@ -16,65 +21,46 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      img-src 'self' data: https: http:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
-const APP_PAGE: &str = include_str!("static/index.html");
-const VERIFY_EMAIL_PAGE: &str = include_str!("static/verify-email.html");
-const RESET_PASSWORD_PAGE: &str = include_str!("static/reset-password.html");
-const CONFIRM_EMAIL_PAGE: &str = include_str!("static/confirm-email.html");
-const SCRIPT: &str = include_str!("static/app.js");
-const STYLESHEET: &str = include_str!("static/app.css");
-const FAVICON: &str = include_str!("static/favicon.svg");
+/// Paths the app's router knows; each answers the shell. Anything else stays a 404 problem, so a
+/// mistyped API path is never answered with HTML.
+const APP_PATHS: &[&str] = &[
+    "/",
+    "/p/{id}",
+    "/u/{username}",
+    "/upload",
+    "/settings",
+    "/settings/{section}",
+    "/sign-in",
+    "/register",
+    "/forgot-password",
+    "/verify-email",
+    "/reset-password",
+    "/confirm-email",
+    "/admin",
+    "/admin/{*rest}",
+];
 
-/// The pages and their assets. Other paths under `/assets` fall through to the usual 404 problem.
+const NO_ASSET: AppError = AppError::NotFound {
+    code: code::NOT_FOUND,
+    detail: "There is no such file.",
+};
+
+/// A year: the longest lifetime caches honour, for URLs whose content never changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The shell at every app path, and the assets, versioned and not.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(show_app))
-        .route("/verify-email", get(show_verify_email))
-        .route("/reset-password", get(show_reset_password))
-        .route("/confirm-email", get(show_confirm_email))
-        .route("/assets/app.js", get(serve_script))
-        .route("/assets/app.css", get(serve_stylesheet))
-        .route("/assets/favicon.svg", get(serve_favicon))
+    let shell = APP_PATHS
+        .iter()
+        .fold(Router::new(), |r, path| r.route(path, get(show_app)));
+    shell
+        .route("/assets/{name}", get(serve_asset))
+        .route("/assets/{version}/{name}", get(serve_versioned_asset))
 }
 
-async fn show_app() -> Response {
-    page(APP_PAGE)
-}
-
-async fn show_verify_email() -> Response {
-    page(VERIFY_EMAIL_PAGE)
-}
-
-async fn show_reset_password() -> Response {
-    page(RESET_PASSWORD_PAGE)
-}
-
-async fn show_confirm_email() -> Response {
-    page(CONFIRM_EMAIL_PAGE)
-}
-
-async fn serve_script() -> Response {
-    asset(SCRIPT, "text/javascript; charset=utf-8")
-}
-
-async fn serve_stylesheet() -> Response {
-    asset(STYLESHEET, "text/css; charset=utf-8")
-}
-
-async fn serve_favicon() -> Response {
-    asset(FAVICON, "image/svg+xml")
-}
-
-/// An HTML page under the strict policy. `no-cache` makes browsers revalidate, so a new release's
-/// page never pairs with an old script.
-fn page(html: &'static str) -> Response {
-    let mut res = (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        html,
-    )
-        .into_response();
+async fn show_app(headers: HeaderMap) -> Response {
+    let assets = assets::current();
+    let mut res = answer(&assets.shell, &headers, "no-cache");
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -82,55 +68,85 @@ fn page(html: &'static str) -> Response {
     res
 }
 
-/// A script or stylesheet; `no-cache` because the names carry no version.
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
+/// An asset under its plain name (old pages, hand-written links): revalidated on every use.
+async fn serve_asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let assets = assets::current();
+    match assets.get(&name) {
+        Some(asset) => answer(asset, &headers, "no-cache"),
+        None => NO_ASSET.into_response(),
+    }
+}
+
+/// An asset of one release. Another release's version is a 404, never this release's bytes under
+/// an old name that a cache would then keep for a year.
+async fn serve_versioned_asset(Path((version, name)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    let assets = assets::current();
+    match assets.get(&name).filter(|_| version == assets.version) {
+        Some(asset) => answer(asset, &headers, IMMUTABLE),
+        None => NO_ASSET.into_response(),
+    }
+}
+
+/// The asset, gzipped when the client takes it, or `304` when the client's copy is current.
+fn answer(asset: &assets::Asset, headers: &HeaderMap, cache: &'static str) -> Response {
+    let etag = HeaderValue::from_str(&asset.etag).expect("hex in quotes");
+    let mut res = if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|tags| tags.to_str().is_ok_and(|t| t.split(',').any(|t| t.trim() == asset.etag)))
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match asset.gzip.as_ref().filter(|_| accepts_gzip(headers)) {
+            Some(gz) => ([(header::CONTENT_ENCODING, "gzip")], gz.clone()).into_response(),
+            None => asset.body.clone().into_response(),
+        }
+    };
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::ETAG, etag);
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    res
+}
+
+/// Whether `Accept-Encoding` lists gzip (or `*`) without refusing it with `q=0`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    value.split(',').any(|part| {
+        let mut pieces = part.split(';').map(str::trim);
+        let coding = pieces.next().unwrap_or_default();
+        let refused = pieces.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{APP_PAGE, CONFIRM_EMAIL_PAGE, RESET_PASSWORD_PAGE, SCRIPT, VERIFY_EMAIL_PAGE};
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::accepts_gzip;
 
     #[test]
-    fn every_page_loads_the_shared_assets_and_names_its_part_of_the_script() {
-        for (html, name) in [
-            (APP_PAGE, "app"),
-            (VERIFY_EMAIL_PAGE, "verify"),
-            (RESET_PASSWORD_PAGE, "reset"),
-            (CONFIRM_EMAIL_PAGE, "confirm"),
+    fn gzip_is_sent_only_to_clients_that_take_it() {
+        for (value, takes) in [
+            ("gzip, deflate, br", true),
+            ("br;q=1.0, GZIP;q=0.5", true),
+            ("*", true),
+            ("gzip;q=0", false),
+            ("gzip; q=0.0", false),
+            ("br", false),
+            ("identity", false),
         ] {
-            assert!(
-                html.contains(r#"<script src="/assets/app.js" defer></script>"#),
-                "{name}"
-            );
-            assert!(
-                html.contains(r#"<link rel="stylesheet" href="/assets/app.css">"#),
-                "{name}"
-            );
-            assert!(html.contains(&format!(r#"data-page="{name}""#)), "{name}");
-            assert!(SCRIPT.contains(&format!("{name}: ")), "the script starts page {name}");
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
+            assert_eq!(accepts_gzip(&headers), takes, "{value}");
         }
-    }
-
-    #[test]
-    fn every_element_the_script_looks_up_exists_on_a_page() {
-        let pages = [APP_PAGE, VERIFY_EMAIL_PAGE, RESET_PASSWORD_PAGE, CONFIRM_EMAIL_PAGE];
-        let ids: Vec<&str> = SCRIPT
-            .split("$('")
-            .skip(1)
-            .filter_map(|rest| rest.split_once('\'').map(|(id, _)| id))
-            .collect();
-        assert!(ids.len() > 10, "found the lookups: {ids:?}");
-        for id in ids {
-            let attr = format!(r#"id="{id}""#);
-            assert!(pages.iter().any(|p| p.contains(&attr)), "no element with {attr}");
-        }
+        assert!(!accepts_gzip(&HeaderMap::new()), "no header");
     }
 }
