@@ -148,6 +148,18 @@ test('register, verify through the mailed link, post with progress, edit with If
     await page.goto(`${server.origin}/upload`);
     await page.locator('#upload-form').waitFor();
     assert.equal(await page.locator('#unverified').count(), 0, 'the verification reached this tab');
+
+    // Checked before sending: the type and the size; then the server's verdict on bytes that only
+    // claim to be an image, in words a person can act on.
+    await page.setInputFiles('#image-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await page.locator('#image-error').filter({ hasText: '“notes.txt” is not a JPEG, PNG, GIF or WebP image.' }).waitFor();
+    await page.setInputFiles('#image-input', { name: 'huge.png', mimeType: 'image/png', buffer: Buffer.alloc(10 * 1024 * 1024 + 1) });
+    await page.locator('#image-error').filter({ hasText: 'the largest image Rampart accepts is 10 MB' }).waitFor();
+    await page.setInputFiles('#image-input', { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('plain text pretending to be a picture') });
+    await page.click('#upload-submit');
+    await page.locator('#image-error').filter({ hasText: 'Rampart cannot read this kind of file.' }).waitFor();
+    expected(problems, 415);
+
     await page.setInputFiles('#image-input', { name: 'sunset.png', mimeType: 'image/png', buffer: png(900, 600, 3) });
     await page.locator('#drop.has-preview').waitFor();
     await page.fill('#caption', 'Golden hour at the lake #sunset #lake');

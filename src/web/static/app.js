@@ -1,7 +1,7 @@
 // Rampart's web app: the router and the header. Every view lives in its own module, loaded when it
 // is first shown (the admin console only for /admin paths). See core.js for the session.
 import * as core from './core.js';
-import { el, say, me, navigate, safeNext } from './core.js';
+import { el, say, navigate, safeNext } from './core.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -142,7 +142,7 @@ function renderNav() {
     return;
   }
   const staff = user.role === 'admin' || user.role === 'moderator';
-  nav.replaceChildren(
+  const items = [
     navLink('/', 'Feed'),
     el('a', { href: '/upload', className: 'button small', id: 'nav-upload' }, '+ New post'),
     staff ? navLink('/admin', 'Console', { id: 'nav-console' }) : null,
@@ -153,8 +153,9 @@ function renderNav() {
       core.avatar(user, 'small'),
       el('span', { id: 'whoami-name', className: 'nav-me-name' }, '@' + user.username)
     ),
-    el('button', { type: 'button', id: 'sign-out', className: 'link nav-link', onclick: signOut }, 'Sign out')
-  );
+    el('button', { type: 'button', id: 'sign-out', className: 'nav-link', onclick: signOut }, 'Sign out'),
+  ];
+  nav.replaceChildren(...items.filter(Boolean));
 }
 
 async function signOut() {
@@ -217,4 +218,3 @@ setInterval(() => {
   await route();
 })();
 
-export { me };
