@@ -73,13 +73,13 @@ const NEEDS = {
 
 // Signs in through the app's sign-in view (by its labels), landing on `next`. If the app's view is
 // not there, the session is made over the API in cookie mode, as the app would keep it.
-async function signInAs(page, user, next = '/') {
-  await page.goto(`${server.origin}/sign-in?next=${encodeURIComponent(next)}`);
+async function signInAs(page, user, next = '/', on = server) {
+  await page.goto(`${on.origin}/sign-in?next=${encodeURIComponent(next)}`);
   const login = page.getByLabel(/email or username/i);
   try {
     await login.waitFor({ timeout: 5000 });
   } catch (_) {
-    return signInOverApi(page, user, next);
+    return signInOverApi(page, user, next, on);
   }
   await login.fill(user.username);
   await page.getByLabel(/^password$/i).fill(user.password || PASSWORD);
@@ -87,14 +87,14 @@ async function signInAs(page, user, next = '/') {
   await page.waitForURL((url) => url.pathname !== '/sign-in', { timeout: 15000 });
 }
 
-async function signInOverApi(page, user, next) {
-  const res = await page.request.post(`${server.origin}/api/v1/auth/login`, {
+async function signInOverApi(page, user, next, on) {
+  const res = await page.request.post(`${on.origin}/api/v1/auth/login`, {
     data: { login: user.username, password: user.password || PASSWORD, refresh_cookie: true },
   });
   assert.equal(res.status(), 200, `cookie sign-in of ${user.username}`);
   const body = await res.json();
   await page.evaluate((csrf) => localStorage.setItem('rampart.csrf', csrf), body.csrf_token);
-  await page.goto(server.origin + next);
+  await page.goto(on.origin + next);
 }
 
 // The app's message region (aria-live) with `text`.
@@ -107,8 +107,9 @@ function userRow(page, username) {
   return page.getByRole('row').filter({ hasText: `@${username}` });
 }
 
+// Answers the console's confirmation dialog (not the app's step-up dialog, which may follow it).
 async function confirm(page, name) {
-  const dialog = page.getByRole('dialog');
+  const dialog = page.getByRole('dialog').and(page.locator('.adm-dialog'));
   await dialog.waitFor();
   await dialog.getByRole('button', { name, exact: true }).click();
   await dialog.waitFor({ state: 'hidden' });
@@ -222,6 +223,11 @@ test('an admin disables a user whose open tab is then signed out, and changes a 
   const listed = await apiCall(server, 'GET', `/api/v1/admin/users?q=${promoted.username}`, { token: admin.token });
   assert.equal(listed.json.items.find((u) => u.username === promoted.username).role, 'moderator');
 
+  // Resetting second factors (the account has none: it still answers 204 and mails the owner).
+  await userRow(page, promoted.username).getByRole('button', { name: /^Reset 2FA/ }).click();
+  await confirm(page, 'Reset second factors');
+  await message(page, `The second factors of @${promoted.username} were removed`).waitFor();
+
   // Enabling needs no confirmation.
   await userRow(page, victim.username).getByRole('button', { name: /^Enable/ }).click();
   await message(page, `@${victim.username} is enabled again`).waitFor();
@@ -268,6 +274,41 @@ test('the users view filters by role and status, and the URL keeps the filters',
   assert.equal(await page.getByLabel('Status').inputValue(), 'disabled');
   noProblems(staff.problems, 'admin');
   await staff.context.close();
+});
+
+test('an admin whose sign-in is not recent confirms who they are before a change', async () => {
+  const strict = await startServer({ env: { RAMPART_AUTH__REAUTH_WINDOW_SECS: '2' } });
+  try {
+    const boss = await createUser(strict, { username: 'stella_staff', role: 'admin' });
+    const target = await createUser(strict, { username: 'theo_target' });
+    const staff = await newPage(browser);
+    const { page } = staff;
+    await signInAs(page, boss, `/admin/users?q=${target.username}`, strict);
+    await userRow(page, target.username).waitFor();
+    await new Promise((r) => setTimeout(r, 3500)); // past the window (whole seconds)
+
+    // The first try gets 401 reauthentication_required; the app asks for the password and retries.
+    await userRow(page, target.username).getByRole('button', { name: /^Disable/ }).click();
+    await confirm(page, 'Disable');
+    const stepUp = page.getByRole('dialog');
+    await stepUp.getByLabel(/^password$/i).fill(PASSWORD);
+    await stepUp.getByRole('button', { name: 'Confirm' }).click();
+    await message(page, `@${target.username} is disabled`).waitFor();
+    const token = (await signIn(strict, boss.username)).access_token;
+    const listed = await apiCall(strict, 'GET', `/api/v1/admin/users?q=${target.username}`, { token });
+    assert.equal(listed.json.items[0].disabled, true);
+
+    // Cancelling the step-up changes nothing, and says so.
+    await new Promise((r) => setTimeout(r, 3500)); // past the window (whole seconds)
+    await userRow(page, target.username).getByRole('button', { name: /^Enable/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await message(page, 'nothing was changed').waitFor();
+    assert.equal((await apiCall(strict, 'GET', `/api/v1/admin/users?q=${target.username}`, { token })).json.items[0].disabled, true);
+    noProblems(staff.problems, 'admin', [401]);
+    await staff.context.close();
+  } finally {
+    strict.stop();
+  }
 });
 
 test('a moderator removes another user\'s post and gets no user, audit or health data', async () => {

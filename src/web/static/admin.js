@@ -768,12 +768,13 @@ function person(env, id) {
 function auditRow(env, event) {
   const details = Object.entries(event.details && typeof event.details === 'object' ? event.details : {});
   return h('tr', { 'data-kind': event.kind },
-    cell('When', null, time(event.created_at)),
-    cell('Event', null, h('span', { class: 'adm-strong' }, humanize(event.kind)), h('code', { class: 'adm-sub' }, event.kind)),
-    cell('By', null, person(env, event.actor_id)),
-    cell('Concerning', null, person(env, event.target_id)),
-    cell('From', 'adm-from', event.ip || '—', event.user_agent ? h('span', { class: 'adm-sub adm-clamp', title: event.user_agent }, event.user_agent) : null),
-    cell('Details', null, details.length
+    cell('When', 'adm-when', time(event.created_at)),
+    cell('Event', 'adm-event', h('span', { class: 'adm-strong' }, humanize(event.kind)), h('code', { class: 'adm-sub' }, event.kind)),
+    cell('By', event.actor_id ? null : 'adm-blank', person(env, event.actor_id)),
+    cell('Concerning', event.target_id ? null : 'adm-blank', person(env, event.target_id)),
+    cell('From', event.ip || event.user_agent ? 'adm-from' : 'adm-blank', event.ip || '—',
+      event.user_agent ? h('span', { class: 'adm-sub adm-clamp', title: event.user_agent }, event.user_agent) : null),
+    cell('Details', details.length ? null : 'adm-blank', details.length
       ? h('dl', { class: 'adm-details' }, details.map(([k, v]) => [h('dt', null, humanize(k)), h('dd', null, detail(env, k, v))]))
       : h('span', { class: 'adm-muted' }, '—')));
 }
