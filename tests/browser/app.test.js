@@ -425,6 +425,30 @@ test('the first load of a 20-post feed transfers at most 150 KB before images, a
     const srcs = await page.locator('#posts img.photo').evaluateAll((imgs) => imgs.map((i) => i.currentSrc || i.src));
     assert.ok(srcs.every((s) => /thumb/.test(s)), `thumbnails only: ${srcs.slice(0, 3)}`);
 
+    // With WebP renditions (as the media engineer adds them): a WebP <source> and the JPEG <img>, each
+    // with a srcset of its renditions' widths, and only thumbnails when only thumbnails are asked for.
+    const built = await page.evaluate(async () => {
+      const base = document.querySelector('script[type=module]').src.replace(/app\.js$/, '');
+      const { picture } = await import(base + 'feed.js');
+      const r = (name, type, width, ext) => ({ name, content_type: type, width, height: Math.round(width * 0.75), url: `/media/p/x/${name}.${ext}` });
+      const post = {
+        author: { username: 'x' },
+        image: {
+          width: 1600, height: 1200, blurhash: '', thumbnail_url: '/media/p/x/thumb.jpg', display_url: '/media/p/x/display.jpg',
+          renditions: [r('thumbnail', 'image/webp', 320, 'webp'), r('thumbnail', 'image/jpeg', 320, 'jpg'), r('display', 'image/webp', 1080, 'webp'), r('display', 'image/jpeg', 1080, 'jpg')],
+        },
+      };
+      const describe = (pic) => ({
+        sources: [...pic.querySelectorAll('source')].map((s) => [s.type, s.getAttribute('srcset')]),
+        img: pic.querySelector('img').getAttribute('srcset'),
+      });
+      return { both: describe(picture(post, ['thumbnail', 'display'], '100vw', 'a')), thumbs: describe(picture(post, ['thumbnail'], '300px', 'a')) };
+    });
+    assert.deepEqual(built.both.sources, [['image/webp', `${server.origin}/media/p/x/thumbnail.webp 320w, ${server.origin}/media/p/x/display.webp 1080w`]]);
+    assert.equal(built.both.img, `${server.origin}/media/p/x/thumbnail.jpg 320w, ${server.origin}/media/p/x/display.jpg 1080w`);
+    assert.deepEqual(built.thumbs.sources, [['image/webp', `${server.origin}/media/p/x/thumbnail.webp 320w`]]);
+    assert.equal(built.thumbs.img, `${server.origin}/media/p/x/thumbnail.jpg 320w`);
+
     // Infinite scroll: the rest arrives when the end of the grid comes near.
     await page.locator('.sentinel').scrollIntoViewIfNeeded();
     await page.locator('#posts .card').nth(23).waitFor();
@@ -438,6 +462,47 @@ test('the first load of a 20-post feed transfers at most 150 KB before images, a
     await page.locator('#posts .card').first().waitFor();
     assert.equal(await page.locator('#posts .card').count(), 1);
     noProblems(problems, 'feed');
+    await context.close();
+  } finally {
+    server.stop();
+  }
+});
+
+// ---- What the server refuses, said plainly ------------------------------------------------------------
+
+test('the upload explains a 413, a 422 and a 429 (with its Retry-After) in words', async () => {
+  const server = await startServer({ env: { RAMPART_POSTS__UPLOAD_LIMIT_BYTES: '4096', RAMPART_POSTS__POSTS_PER_HOUR: '1' } });
+  try {
+    await createUser(server, { username: 'web_gus' });
+    const { context, page, problems } = await newPage(browser);
+    await page.goto(`${server.origin}/sign-in?next=%2Fupload`);
+    await signInInBrowser(page, 'web_gus');
+    await page.locator('#upload-form').waitFor();
+    const send = async (name, buffer) => {
+      await page.setInputFiles('#image-input', { name, mimeType: 'image/png', buffer });
+      await page.click('#upload-submit');
+    };
+
+    // Larger than this server's limit (the client only knows the default 10 MB).
+    await send('big.png', png(200, 200, 5));
+    await page.locator('#image-error').filter({ hasText: 'The image is too large' }).waitFor();
+    expected(problems, 413);
+
+    // Cut short: the server cannot decode it.
+    const whole = png(20, 20, 6);
+    await send('cut.png', whole.subarray(0, whole.length - 30));
+    await page.locator('#image-error').filter({ hasText: 'The image looks damaged or incomplete.' }).waitFor();
+    expected(problems, 422);
+
+    // One post an hour: the first goes through, the second is told when it may try again.
+    await send('ok.png', png(16, 16, 7));
+    await page.locator('#message').filter({ hasText: 'Your post is published.' }).waitFor();
+    await page.goto(`${server.origin}/upload`);
+    await send('again.png', png(16, 16, 8));
+    await page.locator('#image-error').filter({ hasText: /posting limit for now\. You can post again in \d+ minutes\./ }).waitFor();
+    expected(problems, 429);
+    await screenshot(page, 'app-upload-refused');
+    noProblems(problems, 'refusals');
     await context.close();
   } finally {
     server.stop();

@@ -87,15 +87,31 @@ function waitText(seconds) {
 // Sentences for codes whose server wording is not the best thing to show in the app.
 const CODE_TEXT = {
   invalid_credentials: () => 'The username, email or password is wrong.',
-  rate_limited: (_, retry) => 'Too many attempts. Try again in ' + waitText(retry) + '.',
-  payload_too_large: () => 'The file is too large. The largest image Rampart accepts is ' + formatBytes(UPLOAD_LIMIT) + '.',
-  unsupported_image_type: () => 'This file type is not supported. Choose a JPEG, PNG, GIF or WebP image.',
+  rate_limited: (_, retry) => 'Too many attempts for now. Try again in ' + waitText(retry) + '.',
+  payload_too_large: () => 'The image is too large: Rampart accepts images up to ' + formatBytes(UPLOAD_LIMIT) + '. Choose a smaller one or export it at a lower size.',
+  unsupported_image_type: () => 'Rampart cannot read this kind of file. Choose a JPEG, PNG, GIF or WebP image.',
+  malformed_image: () => 'The image looks damaged or incomplete. Try exporting it again.',
+  image_too_large: () => 'The image has too many pixels. Make it smaller (at most 12000 pixels on a side) and try again.',
+  empty_file: () => 'The file is empty. Choose another image.',
+  polyglot_rejected: () => 'This file contains more than an image, so Rampart refused it. Export it again as a plain image.',
+  idempotency_key_reused: () => 'This upload was already sent with different content. Choose the image again.',
+  email_unverified: () => 'Verify your email address before posting: follow the link in the mail we sent you.',
   session_ended: () => 'Your session has ended. Sign in again.',
   invalid_refresh_token: () => 'Your session has ended. Sign in again.',
   refresh_token_reused: () => 'Your session was ended for safety. Sign in again.',
   precondition_failed: () => 'This post was changed elsewhere in the meantime.',
   service_unavailable: () => 'Rampart is busy right now. Try again in a moment.',
   internal_error: () => 'Something went wrong on the server. Try again later.',
+};
+
+// When the answer is not a problem document (a proxy's error page), the status still says a lot.
+const STATUS_TEXT = {
+  413: CODE_TEXT.payload_too_large,
+  415: CODE_TEXT.unsupported_image_type,
+  429: CODE_TEXT.rate_limited,
+  502: () => 'Rampart could not be reached through its proxy. Try again in a moment.',
+  503: CODE_TEXT.service_unavailable,
+  504: () => 'Rampart took too long to answer. Try again in a moment.',
 };
 
 // One sentence (or a few) for a problem+json body: the `code`'s own wording, else `detail`, and the

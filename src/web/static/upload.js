@@ -10,31 +10,13 @@ function idempotencyKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// The sentence for a refused upload: specific for the statuses a person can act on.
+// The sentence for a refused upload: problemText's, except that a quota is a posting limit here.
 async function refusal(res) {
-  const retry = res.headers.get('Retry-After');
-  let code = null;
-  try {
-    code = (await res.clone().json()).code;
-  } catch (_) {}
-  if (res.status === 413) return 'The image is too large: Rampart accepts images up to ' + formatBytes(UPLOAD_LIMIT) + '. Choose a smaller one or export it at a lower size.';
-  if (res.status === 415) return 'Rampart cannot read this kind of file. Choose a JPEG, PNG, GIF or WebP image.';
   if (res.status === 429) {
-    const s = Number(retry);
+    const s = Number(res.headers.get('Retry-After'));
     const wait = !Number.isFinite(s) || s <= 0 ? 'a little while' : s < 90 ? s + ' seconds' : Math.ceil(s / 60) + ' minutes';
     return 'You have reached your posting limit for now. You can post again in ' + wait + '.';
   }
-  if (res.status === 422) {
-    const known = {
-      malformed_image: 'The image looks damaged or incomplete. Try exporting it again.',
-      image_too_large: 'The image has too many pixels. Make it smaller (at most 12000 pixels on a side) and try again.',
-      empty_file: 'The file is empty. Choose another image.',
-      polyglot_rejected: 'This file contains more than an image, so Rampart refused it. Export it again as a plain image.',
-      idempotency_key_reused: 'This upload was already sent with different content. Choose the image again.',
-    };
-    if (known[code]) return known[code];
-  }
-  if (res.status === 403 && code === 'email_unverified') return 'Verify your email address before posting: follow the link in the mail we sent you.';
   return problemText(res);
 }
 
