@@ -508,3 +508,74 @@ test('the upload explains a 413, a 422 and a 429 (with its Retry-After) in words
     server.stop();
   }
 });
+
+// ---- Settings ---------------------------------------------------------------------------------------------
+
+test('settings: profile, email change through the mailed link, export, sessions with revoke, and a revoked session is told', async () => {
+  const server = await startServer();
+  try {
+    await createUser(server, { username: 'web_hal' });
+    const { context, page, problems } = await newPage(browser);
+    await page.goto(`${server.origin}/settings`);
+    await page.locator('#sign-in-form').waitFor();
+    await page.goto(`${server.origin}/sign-in?next=%2Fsettings%2Fprofile`);
+    await signInInBrowser(page, 'web_hal');
+
+    // Profile: display name and bio, shown on the profile page.
+    await page.locator('#profile-form').waitFor();
+    await page.fill('#profile-display-name', 'Hal Hills');
+    await page.fill('#profile-bio', 'Mountains, mostly.');
+    await page.click('#profile-form button[type=submit]');
+    await page.locator('#message').filter({ hasText: 'Your profile is saved.' }).waitFor();
+    await page.click('#whoami');
+    await page.locator('.profile-name').filter({ hasText: 'Hal Hills' }).waitFor();
+    await page.locator('.bio').filter({ hasText: 'Mountains, mostly.' }).waitFor();
+    await page.locator('.grid-wrap .empty').filter({ hasText: 'You have not posted yet.' }).waitFor();
+
+    // Email change: confirmed from the new address's link, which opens signed in.
+    await page.goto(`${server.origin}/settings/account`);
+    await page.fill('#email-new', 'hal.new@example.com');
+    await page.fill('#email-password', PASSWORD);
+    await page.click('#email-form button[type=submit]');
+    await page.locator('#message').filter({ hasText: 'We sent a confirmation link to hal.new@example.com.' }).waitFor();
+    const link = await lastMailLink(server.dataDir, 'hal.new@example.com', '/confirm-email');
+    await page.goto(link);
+    await page.locator('#link-status').filter({ hasText: 'Your account’s address is now hal.new@example.com.' }).waitFor();
+    await page.goto(`${server.origin}/settings/account`);
+    await page.locator('#current-email').filter({ hasText: 'hal.new@example.com' }).waitFor();
+
+    // Export: a JSON download.
+    await page.goto(`${server.origin}/settings/data`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+    assert.match(download.suggestedFilename(), /^rampart-web_hal-export\.json$/);
+    const exported = JSON.parse(await (await import('node:fs/promises')).readFile(await download.path(), 'utf8'));
+    assert.equal(exported.user.username, 'web_hal');
+
+    // Sessions: this device is marked; another one can be revoked.
+    const elsewhere = await signIn(server, 'web_hal');
+    await page.goto(`${server.origin}/settings/sessions`);
+    await page.locator('#session-list .session.current').waitFor();
+    const before = await page.locator('#session-list .session').count();
+    await page.locator('#session-list .session:not(.current) button').first().click();
+    await page.locator('#message').filter({ hasText: 'That session is signed out.' }).waitFor();
+    await page.waitForFunction((n) => document.querySelectorAll('#session-list .session').length === n - 1, before);
+    await screenshot(page, 'app-settings-sessions');
+
+    // This browser's session revoked from elsewhere: the tab says so when it looks again (on focus).
+    const other = await signIn(server, 'web_hal');
+    const list = await apiCall(server, 'GET', '/api/v1/auth/sessions', { token: other.access_token });
+    const browserSession = list.json.items.find((s) => /Chrome/.test(s.user_agent || ''));
+    assert.ok(browserSession, 'the browser has a session');
+    const revoked = await apiCall(server, 'DELETE', `/api/v1/auth/sessions/${browserSession.id}`, { token: other.access_token });
+    assert.equal(revoked.status, 204);
+    void elsewhere;
+    await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+    await page.locator('#message').filter({ hasText: 'You were signed out' }).waitFor();
+    await page.locator('#sign-in-form').waitFor();
+    expected(problems, 401);
+    noProblems(problems, 'settings');
+    await context.close();
+  } finally {
+    server.stop();
+  }
+});

@@ -13,7 +13,7 @@ const SECTIONS = [
 export function settings(main, ctx) {
   const section = ctx.params.section || 'profile';
   if (!core.me) {
-    main.append(el('section', { className: 'empty' }, el('h1', {}, 'Settings'), el('p', {}, 'Sign in to change your settings.'), el('a', { href: '/sign-in?next=' + encodeURIComponent(ctx.path), className: 'button' }, 'Sign in')));
+    core.navigate('/sign-in?next=' + encodeURIComponent(ctx.path), true);
     return;
   }
   const known = SECTIONS.find(([id]) => id === section);

@@ -22,9 +22,7 @@ async function refusal(res) {
 
 export function upload(main) {
   if (!me) {
-    main.append(
-      el('section', { className: 'empty' }, el('h1', {}, 'New post'), el('p', {}, 'Sign in to share a picture.'), el('a', { href: '/sign-in?next=%2Fupload', className: 'button' }, 'Sign in'))
-    );
+    navigate('/sign-in?next=%2Fupload', true);
     return;
   }
 
