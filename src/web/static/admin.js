@@ -826,22 +826,46 @@ async function healthView(env) {
 }
 
 /** Renders a health report generically: every check (an object under `checks`, or at the top level)
- *  gets a card with an OK/down badge, its latency and its other values, so new keys show up as is. */
+ *  gets a card with an OK/down badge, its latency and its other values, so new keys show up as is.
+ *  Other top-level values go with the check they name (`storage_driver` with storage, `outbox` with
+ *  mail), or else under the overall status. */
 function health(data) {
-  const checks = data.checks && typeof data.checks === 'object'
-    ? Object.entries(data.checks)
+  const list = data.checks && typeof data.checks === 'object'
+    ? (Array.isArray(data.checks)
+      ? data.checks.map((c, i) => [String(c?.name ?? i), c])
+      : Object.entries(data.checks))
     : Object.entries(data).filter(([, v]) => v && typeof v === 'object' && !Array.isArray(v));
-  const others = Object.entries(data).filter(([k, v]) => k !== 'checks' && k !== 'status' && (v === null || typeof v !== 'object'));
+  const checks = list.map(([name, check]) => [name, check && typeof check === 'object' ? { ...check } : { ok: Boolean(check) }]);
+  const byName = new Map(checks);
+  const others = [];
+  for (const [key, v] of Object.entries(data)) {
+    if (key === 'checks' || key === 'status' || (!data.checks && byName.has(key))) continue;
+    const owner = OWNERS[key] || checks.map(([n]) => n).find((n) => key.startsWith(`${n}_`));
+    if (owner && byName.has(owner)) {
+      const field = key.startsWith(`${owner}_`) ? key.slice(owner.length + 1) : key;
+      byName.get(owner)[field] = v === null ? 'unavailable' : v;
+    } else {
+      others.push([key, v]);
+    }
+  }
   const cards = checks.map(([name, check]) => checkCard(name, check));
   const down = checks.filter(([, c]) => !healthy(c)).map(([n]) => humanize(n));
-  const ok = data.status ? /^(ok|healthy|up|pass)/i.test(String(data.status)) && !down.length : !down.length;
+  // The server's own status (readiness) colours the overall badge; any check that is down is named.
+  const serving = data.status ? /^(ok|healthy|up|pass)/i.test(String(data.status)) : !down.length;
+  const ok = serving && !down.length;
   const summary = ok
     ? `All ${checks.length} checks are OK.`
-    : `${down.length ? `Not OK: ${down.join(', ')}.` : `Status: ${data.status}.`}`;
+    : `${down.length ? `Down: ${down.join(', ')}.` : `Status: ${data.status}.`}`;
+  const flat = [];
+  const flatten = (prefix, v) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, w] of Object.entries(v)) flatten(prefix ? `${prefix}_${k}` : k, w);
+    else flat.push([prefix, v]);
+  };
+  for (const [k, v] of others) flatten(k, v);
   const overview = h('div', { class: 'adm-overall' },
     h('span', { class: 'adm-strong' }, 'Overall: '),
-    badge(data.status ? String(data.status) : ok ? 'ok' : 'degraded', ok ? 'ok' : 'down'),
-    others.length ? h('dl', { class: 'adm-details adm-inline' }, others.map(([k, v]) => [h('dt', null, humanize(k)), h('dd', null, value(k, v))])) : null);
+    badge(data.status ? String(data.status) : ok ? 'ok' : 'degraded', serving ? 'ok' : 'down'),
+    flat.length ? h('dl', { class: 'adm-details adm-inline' }, flat.map(([k, v]) => [h('dt', null, humanize(k)), h('dd', null, value(k, v))])) : null);
   return {
     ok,
     summary,
@@ -849,6 +873,9 @@ function health(data) {
       cards.length ? h('ul', { class: 'adm-cards', 'aria-label': 'Checks' }, cards) : h('p', { class: 'adm-empty' }, 'The server reported no checks.')),
   };
 }
+
+// Top-level health values that belong to a check whose name they do not start with.
+const OWNERS = { outbox: 'mail' };
 
 function healthy(check) {
   if (!check || typeof check !== 'object') return Boolean(check);
