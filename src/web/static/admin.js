@@ -41,9 +41,10 @@ let generation = 0;
 
 /** Mounts the console into `main` for `ctx.path`. */
 export async function mount(main, ctx) {
-  addStylesheet();
   const mine = ++generation;
+  await addStylesheet();
   const current = () => mine === generation;
+  if (!current()) return undefined;
   const url = new URL(ctx.path || location.pathname + location.search, location.origin);
   const me = ctx.me;
   const role = me && me.role;
@@ -127,10 +128,20 @@ function append(node, children) {
   }
 }
 
+/** Adds the console's stylesheet once, next to this module (so it carries the same version), and
+ *  resolves when it has loaded, or after a second at most, so the console does not flash unstyled. */
+let stylesheet = null;
 function addStylesheet() {
-  const href = new URL('./admin.css', import.meta.url).href;
-  if ([...document.querySelectorAll('link[rel="stylesheet"]')].some((l) => l.href === href)) return;
-  document.head.append(h('link', { rel: 'stylesheet', href }));
+  if (!stylesheet) {
+    const href = new URL('./admin.css', import.meta.url).href;
+    const present = [...document.querySelectorAll('link[rel="stylesheet"]')].find((l) => l.href === href);
+    stylesheet = present ? Promise.resolve() : new Promise((resolve) => {
+      const link = h('link', { rel: 'stylesheet', href, onload: resolve, onerror: resolve });
+      document.head.append(link);
+      setTimeout(resolve, 1000);
+    });
+  }
+  return stylesheet;
 }
 
 function nav(ctx, role, tab) {
@@ -373,11 +384,16 @@ function dialog(root) {
 function pager(env, noun, pathFor, add, after) {
   let cursor = null;
   const button = h('button', { type: 'button', class: 'adm-more', hidden: true }, `Load more ${noun}`);
+  let busy = false;
   button.addEventListener('click', async () => {
-    button.disabled = true;
-    button.textContent = 'Loading…';
+    // aria-disabled, not disabled: a disabled button would drop the keyboard focus.
+    if (busy) return;
+    busy = true;
+    button.setAttribute('aria-disabled', 'true');
+    button.textContent = `Loading more ${noun}…`;
     const result = await load(env, pathFor(cursor));
-    button.disabled = false;
+    busy = false;
+    button.removeAttribute('aria-disabled');
     button.textContent = `Load more ${noun}`;
     if (result.data) {
       const first = add(result.data.items || []);
@@ -494,7 +510,8 @@ async function changeRole(env, row, user) {
   const choice = selectField('role-new', 'New role', user.role, ROLES.map((r) => [r, humanize(r)]));
   const yes = await env.ask({
     title: `Change the role of ${who}`,
-    text: 'Moderators can remove anyone\'s posts; admins can also manage users and read the audit log. The change applies to their next request.',
+    text: 'Moderators can remove anyone\'s posts; admins can also manage users and read the audit log. The change applies to their next request.'
+      + (isSelf(env, user) ? ' This is your own account: without the admin role you lose this console.' : ''),
     confirm: 'Change role',
     extra: choice.node,
   });
@@ -511,6 +528,10 @@ async function changeRole(env, row, user) {
   ctx.say(`${who} is now ${article(updated.role)}.`, 'ok');
 }
 
+function isSelf(env, user) {
+  return Boolean(env.me && env.me.id === user.id);
+}
+
 function article(role) {
   return role === 'admin' ? 'an admin' : `a ${role}`;
 }
@@ -521,7 +542,8 @@ async function setDisabled(env, row, user, disabled) {
   if (disabled) {
     const yes = await env.ask({
       title: `Disable ${who}?`,
-      text: `${who} is signed out everywhere at once, cannot sign in, and their profile and posts are hidden until the account is enabled again.`,
+      text: `${who} is signed out everywhere at once, cannot sign in, and their profile and posts are hidden until the account is enabled again.`
+        + (isSelf(env, user) ? ' This is your own account: you will be signed out too.' : ''),
       confirm: 'Disable',
       danger: true,
     });
@@ -797,12 +819,16 @@ async function healthView(env) {
   const body = h('div', { class: 'adm-health' });
   view.append(h('div', { class: 'adm-toolbar' }, status, refresh), body);
 
+  let busy = false;
   const run = async (announce) => {
-    refresh.disabled = true;
+    if (busy) return;
+    busy = true;
+    refresh.setAttribute('aria-disabled', 'true');
     status.className = 'adm-status';
     status.textContent = 'Checking the instance…';
     const result = await load(env, '/api/v1/admin/health', true);
-    refresh.disabled = false;
+    busy = false;
+    refresh.removeAttribute('aria-disabled');
     if (!env.current()) return;
     if (result.denied) {
       view.replaceChildren(h('p', { class: 'adm-denied', role: 'alert' }, NO_ACCESS),
