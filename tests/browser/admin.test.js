@@ -412,7 +412,8 @@ test('an anonymous visitor and a plain user get no admin data', async () => {
 
 test('the audit log filters by kind and user', async () => {
   const subject = await createUser(server, { username: 'ursula_audit' });
-  for (const disabled of [true, false]) {
+  // Thirteen rounds: more events than one page holds, whatever ran before.
+  for (const disabled of Array.from({ length: 26 }, (_, i) => i % 2 === 0)) {
     const res = await apiCall(server, 'PATCH', `/api/v1/admin/users/${subject.id}`, { token: admin.token, body: { disabled } });
     assert.equal(res.status, 200);
   }
@@ -440,7 +441,20 @@ test('the audit log filters by kind and user', async () => {
   await page.waitForURL((url) => url.searchParams.get('user_id') === subject.id);
   await rows.first().waitFor();
   const subjects = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.kind));
-  assert.ok(subjects.includes('user_enabled') && subjects.includes('register'), subjects.join());
+  assert.ok(subjects.includes('user_enabled') && subjects.includes('user_disabled'), subjects.join());
+  const texts = await rows.allTextContents();
+  assert.ok(texts.every((t) => t.includes(`@${subject.username}`)), 'every event concerns the user');
+
+  // The whole log is longer than a page: "Load more" follows next_cursor and appends.
+  await page.goto(`${server.origin}/admin/audit`);
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 25);
+  const firstPage = await rows.evaluateAll((trs) => trs.map((tr) => tr.textContent));
+  await page.getByRole('button', { name: 'Load more events' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length > 25);
+  const all = await rows.evaluateAll((trs) => trs.map((tr) => tr.textContent));
+  assert.deepEqual(all.slice(0, 25), firstPage, 'the first page stays, the next is appended');
+  await page.getByText(`${all.length} events shown.`).waitFor();
 
   // Nothing of one kind: an empty state, not an empty table.
   await page.goto(`${server.origin}/admin/audit?kind=passkey_rejected`);
