@@ -201,16 +201,21 @@ core.setRouter(route);
 
 // The session is re-checked when the tab comes back and every minute while it is visible, so a tab
 // left open learns that its session was revoked or its account disabled.
-let lastCheck = Date.now();
+let lastCheck = 0;
 function recheck() {
-  if (document.hidden || !core.me) return;
+  // focus and visibilitychange often come together: one check serves both.
+  if (document.hidden || !core.me || Date.now() - lastCheck < 1000) return;
   lastCheck = Date.now();
   core.checkSession();
 }
 document.addEventListener('visibilitychange', recheck);
 window.addEventListener('focus', recheck);
+let lastTick = Date.now();
 setInterval(() => {
-  if (Date.now() - lastCheck >= 55000) recheck();
+  if (Date.now() - Math.max(lastCheck, lastTick) >= 55000) {
+    lastTick = Date.now();
+    recheck();
+  }
 }, 5000);
 
 (async () => {

@@ -178,6 +178,7 @@ const channel = 'BroadcastChannel' in window ? new BroadcastChannel('rampart-ses
 
 let accessToken = null;
 let accessExpires = 0; // ms since the epoch
+let accessMargin = 5000; // refresh this long before expiry (less for very short-lived tokens)
 export let me = null; // the signed-in user (GET /api/v1/me) or null
 let sessionListeners = [];
 
@@ -200,6 +201,7 @@ function hasCookieSession() {
 function adopt(token, expiresAt, user) {
   accessToken = token;
   accessExpires = expiresAt;
+  accessMargin = Math.min(5000, Math.max(0, (expiresAt - Date.now()) * 0.2));
   const changed = !me || !user || me.id !== user.id;
   if (user) me = user;
   if (changed) notify('signed-in');
@@ -250,7 +252,7 @@ if (channel) {
     const m = event.data || {};
     if (m.type === 'token' && m.access_token) {
       adopt(m.access_token, m.expires_at, m.user);
-    } else if (m.type === 'ask' && accessToken && accessExpires > Date.now() + 5000) {
+    } else if (m.type === 'ask' && accessToken && accessExpires > Date.now() + accessMargin) {
       post({ type: 'token', access_token: accessToken, expires_at: accessExpires, user: me });
     } else if (m.type === 'signed-out') {
       if (me || accessToken) endSession(m.message || 'You were signed out in another tab.', false);
@@ -270,7 +272,7 @@ export function refresh() {
   if (refreshing) return refreshing;
   const stale = accessToken;
   const run = async () => {
-    if (accessToken && accessToken !== stale && accessExpires > Date.now() + 5000) return true;
+    if (accessToken && accessToken !== stale && accessExpires > Date.now() + accessMargin) return true;
     let csrf = null;
     try {
       csrf = localStorage.getItem(CSRF_KEY);
@@ -364,7 +366,7 @@ function withToken(init) {
 // fetch with the bearer token. An expired access token is refreshed first (or after a 401
 // invalid_token) and the request sent once more. A 401 session_ended ends the session at once.
 export async function api(path, init) {
-  if (accessToken && accessExpires < Date.now() + 5000) await refresh();
+  if (accessToken && accessExpires < Date.now() + accessMargin) await refresh();
   if (!accessToken && hasCookieSession()) await refresh();
   const res = await fetch(path, withToken(init));
   if (res.status !== 401) return res;
@@ -385,7 +387,7 @@ export function jsonInit(method, body) {
 // POST with XMLHttpRequest (for upload progress), with the bearer token and one refresh on 401.
 // Resolves to a Response so callers read it like fetch's.
 export async function upload(path, body, { headers = {}, onProgress } = {}) {
-  if (accessToken && accessExpires < Date.now() + 5000) await refresh();
+  if (accessToken && accessExpires < Date.now() + accessMargin) await refresh();
   const send = () =>
     new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
