@@ -532,8 +532,19 @@ test('settings: profile, email change through the mailed link, export, sessions 
     await page.locator('.bio').filter({ hasText: 'Mountains, mostly.' }).waitFor();
     await page.locator('.grid-wrap .empty').filter({ hasText: 'You have not posted yet.' }).waitFor();
 
-    // Email change: confirmed from the new address's link, which opens signed in.
+    // A refused field is marked and explained next to it.
     await page.goto(`${server.origin}/settings/account`);
+    await page.fill('#pw-current', PASSWORD);
+    await page.fill('#pw-new', 'short');
+    await page.locator('#password-form').evaluate((f) => (f.noValidate = true));
+    await page.click('#password-form button[type=submit]');
+    await page.locator('#pw-new-error').filter({ hasText: 'The new password must be at least 8 characters.' }).waitFor();
+    assert.equal(await page.getAttribute('#pw-new', 'aria-invalid'), 'true');
+    assert.match(await page.getAttribute('#pw-new', 'aria-describedby'), /pw-new-error/);
+    await page.locator('#message').filter({ hasText: 'The new password must be at least 8 characters.' }).waitFor();
+    expected(problems, 422);
+
+    // Email change: confirmed from the new address's link, which opens signed in.
     await page.fill('#email-new', 'hal.new@example.com');
     await page.fill('#email-password', PASSWORD);
     await page.click('#email-form button[type=submit]');

@@ -1,7 +1,7 @@
 // Signing in (password, second factor, passkey), registration, and the pages the mailed links open:
 // email verification, password reset (request and new password) and email-change confirmation.
 import * as core from './core.js';
-import { el, say, problemText, navigate, onSubmit, field, jsonInit, startSession, factorBody, safeNext, UNREACHABLE } from './core.js';
+import { el, say, problemText, failed, navigate, onSubmit, field, jsonInit, startSession, factorBody, safeNext, UNREACHABLE } from './core.js';
 import { passkeysSupported, ceremony } from './factors.js';
 
 const json = (body) => jsonInit('POST', body);
@@ -140,7 +140,7 @@ export function register(main, ctx) {
     const body = { username: f.username.value.trim(), email: f.email.value.trim(), password: f.password.value };
     if (f.display_name.value.trim()) body.display_name = f.display_name.value.trim();
     const res = await fetch('/api/v1/auth/register', json(body));
-    if (!res.ok) return say(await problemText(res), 'error');
+    if (!res.ok) return failed(form, res);
     let answer = await res.json();
     if (!answer.csrf_token) {
       // Registration answers in body mode. Every tab shares one session only in cookie mode, so end
@@ -239,7 +239,7 @@ export function reset(main) {
     const password = form.elements.new_password.value;
     if (password !== form.elements.repeat.value) return say('The two passwords are not the same.', 'error');
     const res = await fetch('/api/v1/auth/password/reset', json({ token, new_password: password }));
-    if (!res.ok) return say(await problemText(res), 'error');
+    if (!res.ok) return failed(form, res);
     // Every session of the account has ended, this browser's included.
     if (core.me) core.forgetSession(null);
     navigate('/sign-in', true);

@@ -567,10 +567,48 @@ export function safeUrl(url) {
   }
 }
 
+// Marks the fields a problem's `errors` names: aria-invalid, and the message under the field, tied
+// to it with aria-describedby. Called with no response, it clears the marks.
+export async function markFields(form, res) {
+  for (const note of form.querySelectorAll('.field-error[data-field]')) {
+    const input = form.elements[note.dataset.field];
+    if (input) {
+      input.removeAttribute('aria-invalid');
+      const rest = (input.getAttribute('aria-describedby') || '').split(' ').filter((id) => id && id !== note.id);
+      if (rest.length) input.setAttribute('aria-describedby', rest.join(' '));
+      else input.removeAttribute('aria-describedby');
+    }
+    note.remove();
+  }
+  if (!res) return;
+  let body = null;
+  try {
+    body = await res.clone().json();
+  } catch (_) {
+    return;
+  }
+  for (const [name, messages] of Object.entries((body && body.errors) || {})) {
+    const input = form.elements[name];
+    if (!input || !input.id || !input.closest('.field')) continue;
+    const id = input.id + '-error';
+    const text = [].concat(messages).map((m) => (/^[A-Z]/.test(m) ? sentence(m) : sentence((FIELD_LABELS[name] || 'This field') + ' ' + m))).join(' ');
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', [input.getAttribute('aria-describedby'), id].filter(Boolean).join(' '));
+    input.closest('.field').append(el('p', { className: 'field-error', id, dataset: { field: name } }, text));
+  }
+}
+
+// A failed form submission: the fields marked, the sentence in the message region.
+export async function failed(form, res) {
+  await markFields(form, res);
+  say(await problemText(res), 'error');
+}
+
 // Runs `handler(form)` on submit with the submit button disabled, reporting network failures.
 export function onSubmit(form, handler) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
+    await markFields(form, null);
     const button = form.querySelector('button[type=submit]');
     if (button) button.disabled = true;
     try {

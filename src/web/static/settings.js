@@ -1,6 +1,6 @@
 // The settings: profile, password and email, second factors, sessions (devices), export and deletion.
 import * as core from './core.js';
-import { el, api, sensitive, say, problemText, onSubmit, field, jsonInit, confirmDialog, timeText, UNREACHABLE } from './core.js';
+import { el, api, sensitive, say, problemText, failed, onSubmit, field, jsonInit, confirmDialog, timeText, UNREACHABLE } from './core.js';
 
 const SECTIONS = [
   ['profile', 'Profile'],
@@ -52,7 +52,7 @@ function profileSection(body) {
   onSubmit(form, async () => {
     const name = form.elements.display_name.value.trim();
     const res = await api('/api/v1/me', jsonInit('PATCH', { display_name: name || null, bio: form.elements.bio.value }));
-    if (!res.ok) return say(await problemText(res), 'error');
+    if (!res.ok) return failed(form, res);
     core.setMe(await res.json());
     say('Your profile is saved.', 'ok');
   });
@@ -82,13 +82,13 @@ function accountSection(body) {
   );
   onSubmit(password, async (form) => {
     const res = await api('/api/v1/me/password', jsonInit('POST', { current_password: form.elements.current_password.value, new_password: form.elements.new_password.value }));
-    if (res.status !== 204) return say(await problemText(res), 'error');
+    if (res.status !== 204) return failed(form, res);
     form.reset();
     say('Your password is changed. Your other sessions were signed out.', 'ok');
   });
   onSubmit(email, async (form) => {
     const res = await api('/api/v1/me/email', jsonInit('POST', { new_email: form.elements.new_email.value.trim(), current_password: form.elements.current_password.value }));
-    if (!res.ok) return say(await problemText(res), 'error');
+    if (!res.ok) return failed(form, res);
     const to = form.elements.new_email.value.trim();
     form.reset();
     say('We sent a confirmation link to ' + to + '. Your address changes when you follow it.', 'ok');

@@ -85,7 +85,9 @@ export function upload(main) {
     // Drawn into a canvas: the policy allows no blob: images, and this also shows the picture upright.
     try {
       const bitmap = await createImageBitmap(file);
-      const scale = Math.min(1, 1200 / Math.max(bitmap.width, bitmap.height));
+      // Big images are drawn smaller; tiny ones larger, so the preview is something to look at.
+      const longest = Math.max(bitmap.width, bitmap.height);
+      const scale = Math.min(1200 / longest, Math.max(1, 480 / longest));
       preview.width = Math.round(bitmap.width * scale);
       preview.height = Math.round(bitmap.height * scale);
       preview.getContext('2d').drawImage(bitmap, 0, 0, preview.width, preview.height);
@@ -130,7 +132,6 @@ export function upload(main) {
     const problem = check(chosen);
     if (problem) {
       error.textContent = sentence(problem);
-      say(sentence(problem), 'error');
       input.focus();
       return;
     }
@@ -156,9 +157,8 @@ export function upload(main) {
       });
       if (res.status !== 201) {
         progressBox.hidden = true;
-        const text = await refusal(res);
-        error.textContent = text;
-        say(text, 'error');
+        // Said next to the image field (role=alert), where the next step happens.
+        error.textContent = await refusal(res);
         return;
       }
       progress.value = 100;
