@@ -342,6 +342,16 @@ test('a moderator removes another user\'s post and gets no user, audit or health
   assert.equal((await apiCall(server, 'GET', `/api/v1/posts/${keep.id}`)).status, 200);
   await page.getByRole('row').filter({ hasText: 'harbour at dawn' }).waitFor();
 
+  // The author's link filters the list by author, in the URL.
+  await createPost(moderator, 'A moderator\'s own photo #mine', [90, 90, 160]);
+  await page.goto(`${server.origin}/admin/posts`);
+  await page.getByRole('row').filter({ hasText: 'own photo' }).waitFor();
+  await page.getByRole('row').filter({ hasText: 'harbour at dawn' }).getByRole('link', { name: new RegExp(`^@${author.username}`) }).click();
+  await page.waitForURL((url) => url.pathname === '/admin/posts' && url.searchParams.get('author') === author.username);
+  await page.getByRole('row').filter({ hasText: 'harbour at dawn' }).waitFor();
+  assert.equal(await page.getByRole('row').filter({ hasText: 'own photo' }).count(), 0);
+  assert.equal(await page.getByLabel('Author').inputValue(), author.username);
+
   // The admin-only views, opened by URL: the API refuses, the console shows no data.
   for (const view of ['users', 'audit']) {
     await page.goto(`${server.origin}/admin/${view}`);

@@ -480,7 +480,9 @@ function userRow(env, user) {
       user.display_name ? h('span', { class: 'adm-sub' }, user.display_name) : null,
       h('span', { class: 'adm-sub' }, user.email || '', ' ',
         user.email_verified ? badge('verified', 'ok') : badge('unverified', 'warn')),
-      h('span', { class: 'adm-sub' }, link(ctx, withQuery('/admin/audit', { user_id: user.id }), 'Audit events', sr(` of ${who}`)))),
+      h('span', { class: 'adm-sub adm-links' },
+        link(ctx, withQuery('/admin/posts', { author: user.username }), 'Posts', sr(` by ${who}`)),
+        link(ctx, withQuery('/admin/audit', { user_id: user.id }), 'Audit events', sr(` of ${who}`)))),
     cell('Role', null, badge(humanize(user.role), user.role === 'user' ? 'plain' : 'role')),
     cell('Status', null, user.disabled ? badge('Disabled', 'down') : badge('Active', 'ok')),
     cell('Joined', 'adm-nowrap', time(user.created_at, true)),
@@ -655,7 +657,7 @@ function postRow(env, post, removed, grid) {
         ? h('span', { class: 'adm-tags' }, post.tags.map((t) => link(ctx, withQuery('/admin/posts', { tag: t }), `#${t}`)))
         : null),
     cell('Author', null,
-      link(ctx, withQuery('/admin/posts', { author: author.username }), who, sr(': all posts')),
+      link(ctx, withQuery('/admin/posts', { author: author.username }), who, sr(' (all their posts)')),
       me.role === 'admin'
         ? h('span', { class: 'adm-sub' }, link(ctx, withQuery('/admin/users', { q: author.username }), 'Manage user', sr(` ${who}`)))
         : null),
@@ -784,7 +786,7 @@ function person(env, id) {
     href: withQuery('/admin/audit', { user_id: id }),
     title: id,
     onclick: (e) => follow(e, env.ctx, withQuery('/admin/audit', { user_id: id }), 'title'),
-  }, text, sr(name ? ': their events' : ` (user ${id}): their events`));
+  }, text, sr(name ? ' (their events)' : ` (user ${id}, their events)`));
 }
 
 function auditRow(env, event) {
