@@ -590,3 +590,32 @@ test('settings: profile, email change through the mailed link, export, sessions 
     server.stop();
   }
 });
+
+// ---- The way into the admin console ----------------------------------------------------------------------
+
+test('the console link is for staff only, and /admin signed out asks to sign in and comes back', async () => {
+  const server = await startServer();
+  try {
+    await createUser(server, { username: 'web_ivy', role: 'moderator' });
+    await createUser(server, { username: 'web_jon' });
+    const { context, page, problems } = await newPage(browser);
+    await page.goto(`${server.origin}/admin`);
+    await page.locator('#sign-in-form').waitFor();
+    await page.locator('.auth-panel').filter({ hasText: 'Sign in to open the console.' }).waitFor();
+    await signInInBrowser(page, 'web_ivy');
+    await page.waitForURL(/\/admin/);
+    await page.locator('#nav-console').waitFor();
+    assert.equal(await page.locator('#nav-console').getAttribute('aria-current'), 'page');
+    await page.click('#sign-out');
+    await page.locator('#message').filter({ hasText: 'You are signed out.' }).waitFor();
+    assert.equal(await page.locator('#nav-console').count(), 0);
+
+    await page.goto(`${server.origin}/sign-in`);
+    await signInInBrowser(page, 'web_jon');
+    assert.equal(await page.locator('#nav-console').count(), 0, 'no console link for a plain user');
+    noProblems(problems, 'console link');
+    await context.close();
+  } finally {
+    server.stop();
+  }
+});
