@@ -163,6 +163,7 @@ test('register, verify through the mailed link, post with progress, edit with If
     await page.setInputFiles('#image-input', { name: 'sunset.png', mimeType: 'image/png', buffer: png(900, 600, 3) });
     await page.locator('#drop.has-preview').waitFor();
     await page.fill('#caption', 'Golden hour at the lake #sunset #lake');
+    await screenshot(page, 'app-upload-preview');
     await page.evaluate(() => {
       window.__progress = [];
       const bar = document.getElementById('upload-progress');
@@ -197,6 +198,7 @@ test('register, verify through the mailed link, post with progress, edit with If
     // An edit made elsewhere meanwhile: saving answers 412, the page says so and reloads the post.
     await page.click('#edit-caption');
     await page.fill('#caption-input', 'My edit #sunset');
+    await screenshot(page, 'app-post-edit');
     const api = await signIn(server, 'web_ann');
     const other = await apiCall(server, 'PATCH', `/api/v1/posts/${postId}`, { token: api.access_token, body: { caption: 'Changed elsewhere #lake' } });
     assert.equal(other.status, 200);

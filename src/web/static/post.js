@@ -92,7 +92,7 @@ export function post(main, ctx) {
       el(
         'div',
         { className: 'post-side' },
-        el('h1', { className: 'post-title' }, el('a', { href: profile, className: 'byline big' }, avatar(p.author), el('span', {}, el('span', { className: 'byline-name' }, displayName(p.author)), el('span', { className: 'muted handle' }, '@' + p.author.username)))),
+        el('h1', { className: 'post-title' }, el('a', { href: profile, className: 'byline big' }, avatar(p.author), el('span', {}, el('span', { className: 'byline-name' }, displayName(p.author)), p.author.display_name ? el('span', { className: 'muted handle' }, '@' + p.author.username) : null))),
         el('p', { className: 'muted post-time' }, 'Posted ', timeEl(p.created_at), p.version > 1 ? ' · edited' : ''),
         editing ? editor : caption,
         actions

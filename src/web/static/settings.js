@@ -5,7 +5,7 @@ import { el, api, sensitive, say, problemText, failed, onSubmit, field, jsonInit
 const SECTIONS = [
   ['profile', 'Profile'],
   ['account', 'Password and email'],
-  ['security', 'Two-step sign-in'],
+  ['security', 'Security'],
   ['sessions', 'Sessions'],
   ['data', 'Your data'],
 ];
