@@ -272,6 +272,17 @@ test('the users view filters by role and status, and the URL keeps the filters',
   await page.goForward();
   await userRow(page, off.username).waitFor();
   assert.equal(await page.getByLabel('Status').inputValue(), 'disabled');
+
+  // Role and status together: active moderators only.
+  const mod = await createUser(server, { username: 'rita_role', role: 'moderator' });
+  await page.getByLabel('Role').selectOption('moderator');
+  await page.getByLabel('Status').selectOption('active');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/\/admin\/users\?role=moderator&status=active$/);
+  await userRow(page, mod.username).waitFor();
+  const roles = await page.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => tr.querySelector('td[data-label="Role"]').textContent));
+  assert.deepEqual([...new Set(roles)], ['Moderator']);
+  assert.equal(await userRow(page, off.username).count(), 0);
   noProblems(staff.problems, 'admin');
   await staff.context.close();
 });
