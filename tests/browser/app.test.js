@@ -362,7 +362,10 @@ test('every main view on desktop and mobile, in light and dark: screenshots and 
       ['upload', '/upload', '#upload-form'],
       ['profile', '/u/web_eve', '#posts .card'],
       ['settings', '/settings/profile', '#profile-form'],
+      ['security', '/settings/security', '#passkey-add-form'],
+      ['sessions', '/settings/sessions', '#session-list .session'],
       ['sign-in', '/sign-in', '#sign-in-form'],
+      ['register', '/register', '#register-form'],
     ];
     const findings = [];
     for (const [layout, options] of [['desktop', {}], ['mobile', MOBILE]]) {
@@ -372,6 +375,7 @@ test('every main view on desktop and mobile, in light and dark: screenshots and 
         await signInInBrowser(page, 'web_eve');
         for (const [name, path, ready] of views) {
           if (name === 'sign-in') {
+            // The views after this one are for signed-out visitors.
             await page.click('#sign-out');
             await page.locator('#message').filter({ hasText: 'signed out' }).waitFor();
           }
@@ -616,6 +620,33 @@ test('the console link is for staff only, and /admin signed out asks to sign in 
     await signInInBrowser(page, 'web_jon');
     assert.equal(await page.locator('#nav-console').count(), 0, 'no console link for a plain user');
     noProblems(problems, 'console link');
+    await context.close();
+  } finally {
+    server.stop();
+  }
+});
+
+test('deleting the account signs out every tab and says so', async () => {
+  const server = await startServer();
+  try {
+    await createUser(server, { username: 'web_kim' });
+    const { context, page, problems } = await newPage(browser);
+    await page.goto(`${server.origin}/sign-in?next=%2Fsettings%2Fdata`);
+    await signInInBrowser(page, 'web_kim');
+    const other = await context.newPage();
+    const otherProblems = watch(other);
+    await other.goto(`${server.origin}/`);
+    await other.locator('#whoami-name').filter({ hasText: '@web_kim' }).waitFor();
+
+    await page.fill('#delete-password', PASSWORD);
+    await page.click('#delete-form button[type=submit]');
+    await page.locator('dialog[open] button.danger').click();
+    await page.locator('#message').filter({ hasText: 'Your account is deleted.' }).waitFor();
+    await other.locator('#message').filter({ hasText: 'signed out' }).waitFor();
+    assert.equal(await other.locator('#whoami-name').count(), 0);
+    const gone = await apiCall(server, 'GET', '/api/v1/users/web_kim');
+    assert.equal(gone.status, 404);
+    noProblems([...problems, ...otherProblems], 'delete account');
     await context.close();
   } finally {
     server.stop();

@@ -131,7 +131,7 @@ function sessionsSection(body) {
     const { items } = await res.json();
     list.replaceChildren(
       ...items.map((s) => {
-        const revoke = el('button', { type: 'button', className: s.current ? 'secondary' : 'link danger', 'aria-label': (s.current ? 'Sign out this device' : 'Sign out ' + deviceName(s.user_agent) + ', last active ' + timeText(s.last_used_at)) }, s.current ? 'Sign out' : 'Revoke');
+        const revoke = el('button', { type: 'button', className: s.current ? 'secondary' : 'link danger', 'aria-label': s.current ? 'Sign out this device' : 'Revoke the session of ' + deviceName(s.user_agent) + ', last active ' + timeText(s.last_used_at) }, s.current ? 'Sign out' : 'Revoke');
         revoke.addEventListener('click', async () => {
           if (s.current) {
             await core.signOut();
