@@ -150,8 +150,7 @@ function sessionsSection(body) {
           el(
             'div',
             {},
-            el('strong', {}, deviceName(s.user_agent)),
-            s.current ? el('span', { className: 'badge' }, 'This device') : null,
+            el('div', { className: 'row-title' }, el('strong', {}, deviceName(s.user_agent)), s.current ? el('span', { className: 'badge' }, 'This device') : null),
             el('p', { className: 'muted small' }, (s.ip ? s.ip + ' · ' : '') + 'signed in ' + timeText(s.created_at) + ' · last active ' + timeText(s.last_used_at))
           ),
           el('div', { className: 'row-actions' }, revoke)
