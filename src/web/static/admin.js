@@ -892,7 +892,7 @@ function health(data) {
   for (const [k, v] of others) flatten(k, v);
   const overview = h('div', { class: 'adm-overall' },
     h('span', { class: 'adm-strong' }, 'Overall: '),
-    badge(data.status ? String(data.status) : ok ? 'ok' : 'degraded', serving ? 'ok' : 'down'),
+    badge(data.status ? statusText(data.status) : ok ? 'OK' : 'Degraded', serving ? 'ok' : 'down'),
     flat.length ? h('dl', { class: 'adm-details adm-inline' }, flat.map(([k, v]) => [h('dt', null, humanize(k)), h('dd', null, value(k, v))])) : null);
   return {
     ok,
@@ -900,6 +900,11 @@ function health(data) {
     node: h('div', null, overview,
       cards.length ? h('ul', { class: 'adm-cards', 'aria-label': 'Checks' }, cards) : h('p', { class: 'adm-empty' }, 'The server reported no checks.')),
   };
+}
+
+function statusText(status) {
+  const text = String(status);
+  return /^ok$/i.test(text) ? 'OK' : humanize(text);
 }
 
 // Top-level health values that belong to a check whose name they do not start with.
@@ -942,7 +947,7 @@ function value(key, v) {
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   if (typeof v === 'number') {
     const n = v.toLocaleString(undefined, { maximumFractionDigits: 1 });
-    if (/_ms$/.test(key)) return `${n} ms`;
+    if (/_ms$/.test(key)) return v < 0.1 ? 'under 0.1 ms' : `${n} ms`;
     if (/_secs?$|_seconds$/.test(key)) return `${n} s`;
     if (/bytes$/.test(key)) return `${n} bytes`;
     return n;
