@@ -14,6 +14,7 @@ pub mod factors;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod http;
+pub mod instance;
 pub mod mail;
 pub mod media;
 pub mod openapi;

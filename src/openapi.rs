@@ -26,6 +26,7 @@ use crate::state::AppState;
         (name = "admin", description = "Administration (admins only)"),
         (name = "posts", description = "Image posts and the feed"),
         (name = "ops", description = "Health and readiness"),
+        (name = "instance", description = "Limits and features of this instance"),
     )
 )]
 struct ApiDoc;

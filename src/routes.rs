@@ -26,6 +26,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
     crate::openapi::documented()
         .merge(crate::accounts::router())
         .merge(crate::factors::router())
+        .merge(crate::instance::router())
         .merge(crate::posts::router(state))
 }
 

@@ -46,6 +46,10 @@ struct RegisterRequest {
     password: String,
     #[schema(schema_with = crate::domain::schema::display_name)]
     display_name: Option<String>,
+    /// Keep the refresh token in an HttpOnly cookie instead of the body (browser clients), as at
+    /// sign-in, so a browser app needs no second sign-in after registering.
+    #[serde(default)]
+    refresh_cookie: bool,
 }
 
 /// Create an account and sign in.
@@ -61,6 +65,7 @@ struct RegisterRequest {
 async fn register(
     State(state): State<AppState>,
     meta: RequestMeta,
+    jar: CookieJar,
     AppJson(req): AppJson<RegisterRequest>,
 ) -> Result<Response> {
     Limit::RegisterIp(&meta.ip).hit(&state).await?;
@@ -107,8 +112,10 @@ async fn register(
     })?;
     audit::record(&state, &meta, Event::Registered { user: user.id }).await;
     super::verification::send_verification(&state, &user).await?;
-    let issued = sessions::start(&state, user, &meta, false, Amr::Password).await?;
-    Ok((StatusCode::CREATED, Json(TokenResponse::new(issued, false))).into_response())
+    let issued = sessions::start(&state, user, &meta, req.refresh_cookie, Amr::Password).await?;
+    let mut res = token_answer(jar, issued, req.refresh_cookie);
+    *res.status_mut() = StatusCode::CREATED;
+    Ok(res)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -256,3 +256,40 @@ async fn cookie_mode_keeps_the_refresh_token_out_of_the_body_and_requires_the_cs
     assert!(body.get("refresh_token").is_none());
     assert!(body["access_token"].is_string());
 }
+
+#[tokio::test]
+async fn registration_can_start_a_cookie_mode_session() {
+    let app = spawn_app().await;
+    let res = app
+        .register(&json!({
+            "username": "cookie_cat",
+            "email": "cookie_cat@example.com",
+            "password": "a long enough passphrase",
+            "refresh_cookie": true,
+        }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let cookie = set_cookie(&res);
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none(), "no refresh token in the body");
+    assert_eq!(body["user"]["username"], "cookie_cat");
+    let csrf = body["csrf_token"].as_str().expect("a CSRF token for cookie mode");
+
+    let refreshed = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .header("cookie", format!("rampart_refresh={}", cookie_value(&cookie)))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::OK,
+        "the registration's cookie refreshes"
+    );
+}

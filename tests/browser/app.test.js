@@ -489,10 +489,26 @@ test('the upload explains a 413, a 422 and a 429 (with its Retry-After) in words
       await page.click('#upload-submit');
     };
 
-    // Larger than this server's limit (the client only knows the default 10 MB).
-    await send('big.png', png(200, 200, 5));
-    await page.locator('#image-error').filter({ hasText: 'The image is too large' }).waitFor();
-    expected(problems, 413);
+    // Larger than this server's limit, which the app read from /api/v1/instance: refused before
+    // anything is sent, naming the limit.
+    const big = png(200, 200, 5);
+    await send('big.png', big);
+    await page.locator('#image-error').filter({ hasText: 'the largest image Rampart accepts is 4 KB.' }).waitFor();
+
+    // A server that does not say its limit (one from before /api/v1/instance, played here by
+    // refusing that one request): the app assumes 10 MB and explains the server's 413 instead.
+    const older = await context.newPage();
+    const olderProblems = watch(older);
+    await older.route('**/api/v1/instance', (r) => r.fulfill({ status: 410, body: '' }));
+    await older.goto(`${server.origin}/upload`);
+    await older.locator('#upload-form').waitFor();
+    await older.setInputFiles('#image-input', { name: 'big.png', mimeType: 'image/png', buffer: big });
+    await older.click('#upload-submit');
+    await older.locator('#image-error').filter({ hasText: 'The image is too large' }).waitFor();
+    expected(olderProblems, 413);
+    expected(olderProblems, 410);
+    noProblems(olderProblems, 'a server without its limit');
+    await older.close();
 
     // Cut short: the server cannot decode it.
     const whole = png(20, 20, 6);

@@ -74,6 +74,8 @@ function focusHeading() {
   }
 }
 
+const RELOADED = 'reloadedForRelease';
+
 async function route() {
   core.updatePath();
   const mine = ++serial;
@@ -108,13 +110,21 @@ async function route() {
         const module = await found.load();
         if (mine !== serial) return;
         main.replaceChildren();
-        const result = module[found.view](main, context(found.params));
+        const result = await module[found.view](main, context(found.params));
         cleanup = (typeof result === 'function' ? result : null) || null;
       }
     }
   } catch (e) {
     console.warn(e);
     if (mine !== serial) return;
+    // A module of the release this page came with is gone: a new release was deployed while the
+    // page was open. Load the new shell once instead of showing an error.
+    // The mark lives in this history entry's state, which a reload keeps, so it reloads only once.
+    if (e instanceof TypeError && /import/i.test(e.message) && !(history.state && history.state[RELOADED])) {
+      history.replaceState(Object.assign({}, history.state, { [RELOADED]: true }), '');
+      location.reload();
+      return;
+    }
     main.replaceChildren(el('section', { className: 'empty' }, el('h1', {}, 'This page did not load'), el('p', {}, core.UNREACHABLE)));
   } finally {
     if (mine === serial) main.removeAttribute('aria-busy');

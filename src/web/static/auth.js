@@ -137,22 +137,12 @@ export function register(main, ctx) {
 
   onSubmit(form, async () => {
     const f = form.elements;
-    const body = { username: f.username.value.trim(), email: f.email.value.trim(), password: f.password.value };
+    // Cookie mode from the start, so every tab shares the new session.
+    const body = { username: f.username.value.trim(), email: f.email.value.trim(), password: f.password.value, refresh_cookie: true };
     if (f.display_name.value.trim()) body.display_name = f.display_name.value.trim();
     const res = await fetch('/api/v1/auth/register', json(body));
     if (!res.ok) return failed(form, res);
-    let answer = await res.json();
-    if (!answer.csrf_token) {
-      // Registration answers in body mode. Every tab shares one session only in cookie mode, so end
-      // the body-mode session and sign in with the cookie (logout clears the cookie, so it goes first).
-      await fetch('/api/v1/auth/logout', { method: 'POST', headers: { Authorization: 'Bearer ' + answer.access_token } }).catch(() => {});
-      const login = await fetch('/api/v1/auth/login', json({ login: body.username, password: body.password, refresh_cookie: true }));
-      if (login.status !== 200) {
-        navigate('/sign-in', true);
-        return say('Your account is created. Sign in to continue.', 'ok');
-      }
-      answer = await login.json();
-    }
+    const answer = await res.json();
     startSession(answer);
     navigate(next === '/' ? '/' : next, true);
     say('Welcome to Rampart! We sent you a mail: follow its link to verify your address before posting.', 'ok');

@@ -157,7 +157,21 @@ async function problemCode(res) {
   }
 }
 
-export const UPLOAD_LIMIT = 10 * 1024 * 1024; // posts.upload_limit_bytes' default; the server does not publish it
+// posts.upload_limit_bytes: the default until GET /api/v1/instance has answered (loadInstance).
+export let UPLOAD_LIMIT = 10 * 1024 * 1024;
+let instance = null;
+
+// The instance's limits, asked once per page; importers see UPLOAD_LIMIT change (a live binding).
+export function loadInstance() {
+  instance ??= fetch('/api/v1/instance')
+    .then((res) => (res.ok ? res.json() : null))
+    .then((body) => {
+      if (body && Number.isFinite(body.upload_limit_bytes)) UPLOAD_LIMIT = body.upload_limit_bytes;
+      return body;
+    })
+    .catch(() => null);
+  return instance;
+}
 
 export function formatBytes(n) {
   if (n >= 1024 * 1024) return (n / 1024 / 1024).toFixed(n % (1024 * 1024) ? 1 : 0) + ' MB';

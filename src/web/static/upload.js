@@ -1,6 +1,6 @@
 // A new post: pick or drop an image, see it, check its type and size before sending, then send it
 // with XMLHttpRequest so the progress bar is real, with an Idempotency-Key so a retry cannot post twice.
-import { el, say, problemText, upload as send, navigate, api, me, formatBytes, UPLOAD_LIMIT, UNREACHABLE, sentence } from './core.js';
+import { el, say, problemText, upload as send, navigate, api, me, formatBytes, UPLOAD_LIMIT, UNREACHABLE, sentence, loadInstance } from './core.js';
 
 const TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'];
 
@@ -20,7 +20,8 @@ async function refusal(res) {
   return problemText(res);
 }
 
-export function upload(main) {
+export async function upload(main) {
+  await loadInstance();
   if (!me) {
     navigate('/sign-in?next=%2Fupload', true);
     return;
