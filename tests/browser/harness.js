@@ -32,7 +32,8 @@ function freePort() {
   });
 }
 
-// Starts `rampart serve` on a fresh data folder and waits until /readyz answers. The origin uses
+// Starts `rampart serve` on a fresh data folder and waits (up to a minute: CI machines are busy) until
+// /readyz answers. The origin uses
 // localhost, not 127.0.0.1: WebAuthn needs a domain name, and localhost is a secure context.
 export async function startServer({ env = {} } = {}) {
   const port = await freePort();
@@ -61,7 +62,7 @@ export async function startServer({ env = {} } = {}) {
     } catch (_) {
       // not listening yet
     }
-    if (tries > 400) throw new Error('rampart did not become ready');
+    if (tries > 1200) throw new Error('rampart did not become ready');
     await sleep(50);
   }
   mkdirSync(ARTEFACTS, { recursive: true });
