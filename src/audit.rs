@@ -83,6 +83,12 @@ pub enum Event {
         admin: Uuid,
         user: Uuid,
     },
+    /// An admin signed a user out everywhere; `sessions` were live.
+    SessionsRevokedByAdmin {
+        admin: Uuid,
+        user: Uuid,
+        sessions: u64,
+    },
     PostRemovedByModerator {
         moderator: Uuid,
         author: Uuid,
@@ -150,6 +156,7 @@ impl Event {
             Event::UserDisabled { .. } => "user_disabled",
             Event::UserEnabled { .. } => "user_enabled",
             Event::FactorsReset { .. } => "factors_reset",
+            Event::SessionsRevokedByAdmin { .. } => "sessions_revoked_by_admin",
             Event::PostRemovedByModerator { .. } => "post_removed_by_moderator",
             Event::TotpEnabled { .. } => "totp_enabled",
             Event::TotpDisabled { .. } => "totp_disabled",
@@ -189,7 +196,8 @@ impl Event {
             Event::RoleChanged { admin, user, .. }
             | Event::UserDisabled { admin, user }
             | Event::UserEnabled { admin, user }
-            | Event::FactorsReset { admin, user } => (Some(admin), Some(user)),
+            | Event::FactorsReset { admin, user }
+            | Event::SessionsRevokedByAdmin { admin, user, .. } => (Some(admin), Some(user)),
             Event::PostRemovedByModerator { moderator, author, .. } => (Some(moderator), Some(author)),
         }
     }
@@ -201,7 +209,9 @@ impl Event {
             Event::SignedOut { session, .. }
             | Event::SessionRevoked { session, .. }
             | Event::RefreshTokenReused { session, .. } => json!({ "session_id": session }),
-            Event::SignedOutEverywhere { sessions, .. } => json!({ "sessions": sessions }),
+            Event::SignedOutEverywhere { sessions, .. } | Event::SessionsRevokedByAdmin { sessions, .. } => {
+                json!({ "sessions": sessions })
+            }
             Event::PasswordChanged { sessions_ended, .. } | Event::PasswordReset { sessions_ended, .. } => {
                 json!({ "sessions_ended": sessions_ended })
             }

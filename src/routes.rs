@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use tower::ServiceBuilder;
@@ -17,7 +16,6 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Settings;
-use crate::error::AppError;
 use crate::http::middleware as mw;
 use crate::state::AppState;
 
@@ -28,6 +26,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::factors::router())
         .merge(crate::instance::router())
         .merge(crate::posts::router(state))
+        .merge(crate::ops::health::router())
 }
 
 /// The whole HTTP surface with its layers; usable without a socket.
@@ -47,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .layer(DefaultBodyLimit::max(http.json_limit_bytes))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(crate::ops::health::readyz))
         .merge(crate::openapi::docs_router(openapi))
         .merge(crate::web::router())
         .merge(if state.media().name() == "local" {
@@ -90,19 +89,4 @@ fn cors(settings: &Settings) -> CorsLayer {
 /// Liveness: the process answers.
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
-}
-
-/// Readiness: the database (and Redis, when configured) answers, within a second.
-async fn readyz(State(state): State<AppState>) -> Response {
-    let second = Duration::from_secs(1);
-    if !tokio::time::timeout(second, state.db().ping()).await.unwrap_or(false) {
-        return AppError::Unavailable("The database").into_response();
-    }
-    if !tokio::time::timeout(second, state.limiter().ready())
-        .await
-        .unwrap_or(false)
-    {
-        return AppError::Unavailable("The rate limiter (Redis)").into_response();
-    }
-    Json(serde_json::json!({ "status": "ok" })).into_response()
 }

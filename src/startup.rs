@@ -25,13 +25,16 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects and migrates the database, loads keys, and binds `settings.bind` (port 0 picks one).
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    /// Binds `settings.bind` (port 0 picks one), then connects and migrates the database and loads keys.
+    /// Binding comes first so that, in development without a configured `public_origin`, the state
+    /// (mail links, the passkeys' relying party) is built with the origin of the port actually bound.
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
         let transport = Arc::new(Transport::from_settings(&settings)?);
-        let state = build_state(settings).await?;
-        let listener = TcpListener::bind(state.settings().bind)
+        let listener = TcpListener::bind(settings.bind)
             .await
-            .with_context(|| format!("binding {}", state.settings().bind))?;
+            .with_context(|| format!("binding {}", settings.bind))?;
+        settings.follow_bound_address(listener.local_addr().context("reading the bound address")?);
+        let state = build_state(settings).await?;
         Ok(Application {
             listener,
             state,
@@ -58,7 +61,8 @@ impl Application {
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
         };
         let app = crate::routes::router(self.state.clone());
-        tracing::info!(addr = %self.listener.local_addr()?, "rampart listening");
+        let origin = self.state.settings().public_origin();
+        tracing::info!(addr = %self.listener.local_addr()?, public_origin = %origin, "rampart listening");
         let sender = crate::mail::sender::spawn(self.state.clone(), self.transport);
         // Its passes are single statements, so stopping it at any point leaves nothing half done.
         let housekeeping = tokio::spawn(crate::ops::housekeeping::run(self.state.clone()));

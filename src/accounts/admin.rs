@@ -1,4 +1,5 @@
-//! Administration: list users, change roles, disable accounts, read the audit trail. Admins only.
+//! Administration: list users, change roles, disable accounts, sign users out, read the audit trail.
+//! Admins only.
 
 use axum::Json;
 use axum::extract::State;
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users))
         .routes(routes!(update_user))
         .routes(routes!(reset_factors))
+        .routes(routes!(revoke_sessions))
         .routes(routes!(list_audit))
 }
 
@@ -68,11 +70,57 @@ async fn reset_factors(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// Sign a user out everywhere: every session of theirs ends, so their access and refresh tokens stop
+/// working on their next request. Needs a recent sign-in; the audit trail records
+/// `sessions_revoked_by_admin` with the number of sessions ended.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/sessions", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Every session of the user has ended (also when there was none)"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "`reauthentication_required`"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "`user_not_found`"),
+    ))]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %actor.user_id))]
+async fn revoke_sessions(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    actor: AuthUser,
+    AppPath(id): AppPath<String>,
+) -> Result<axum::http::StatusCode> {
+    authorize(&state, &actor, Action::ManageUsers)?;
+    crate::auth::sessions::require_recent(&state, &actor)?;
+    let not_found = || AppError::NotFound {
+        code: code::USER_NOT_FOUND,
+        detail: "No such user.",
+    };
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| not_found())?;
+    let user = store::users::find_by_id(state.db(), id).await?.ok_or_else(not_found)?;
+    let sessions = store::sessions::revoke_all(state.db(), user.id, None, "revoked_by_admin").await?;
+    let event = Event::SessionsRevokedByAdmin {
+        admin: actor.user_id,
+        user: user.id,
+        sessions,
+    };
+    audit::record(&state, &meta, event).await;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Whether an account may sign in, for filtering the user list.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum UserStatus {
+    Active,
+    Disabled,
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UserQuery {
     role: Option<Role>,
+    /// `active` or `disabled` accounts only.
+    status: Option<UserStatus>,
     /// Substring of username, email or display name.
     q: Option<String>,
     cursor: Option<String>,
@@ -100,6 +148,7 @@ async fn list_users(
     let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let filter = store::users::ListFilter {
         role: q.role,
+        disabled: q.status.map(|s| matches!(s, UserStatus::Disabled)),
         text,
         after_id: after,
         limit: limit + 1,

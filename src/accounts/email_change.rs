@@ -75,7 +75,7 @@ async fn request_email_change(
         return Err(TAKEN);
     }
     let (token, ttl) = issue_link(&state, row.id, Purpose::ChangeEmail, new_email.as_str()).await?;
-    let origin = &state.settings().public_origin;
+    let origin = &state.settings().public_origin();
     let confirm = templates::confirm_email_change(origin, new_email.as_str(), &row.username, &token, ttl);
     state.mailer().queue(state.db(), &confirm).await?;
     state

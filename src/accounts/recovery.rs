@@ -70,7 +70,7 @@ async fn send_reset(state: &AppState, email: &Email, meta: &RequestMeta) -> Resu
     };
     let (token, ttl) = issue_link(state, user.id, Purpose::ResetPassword, &user.email).await?;
     let message = templates::reset_password(
-        &state.settings().public_origin,
+        &state.settings().public_origin(),
         &user.email,
         &user.username,
         &token,

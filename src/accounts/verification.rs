@@ -61,7 +61,7 @@ pub(crate) async fn issue_link(
 pub async fn send_verification(state: &AppState, user: &UserRow) -> Result<()> {
     let (token, ttl) = issue_link(state, user.id, Purpose::VerifyEmail, &user.email).await?;
     let message = templates::verify_email(
-        &state.settings().public_origin,
+        &state.settings().public_origin(),
         &user.email,
         &user.username,
         &token,

@@ -14,6 +14,8 @@ pub enum Action {
     ManageUsers,
     /// Read the security audit trail.
     ReadAudit,
+    /// Read the detailed health report (the outbox, the storage driver).
+    ReadHealth,
     /// Change content owned by `owner_id` (only the owner).
     EditContent { owner_id: uuid::Uuid },
     /// Remove content owned by `owner_id` (the owner, a moderator or an admin).
@@ -25,7 +27,7 @@ impl Action {
     /// rather than a right every account has.
     fn is_staff_power(self, actor: &AuthUser) -> bool {
         match self {
-            Action::ManageUsers | Action::ReadAudit => true,
+            Action::ManageUsers | Action::ReadAudit | Action::ReadHealth => true,
             Action::EditContent { .. } => false,
             Action::RemoveContent { owner_id } => actor.user_id != owner_id,
         }
@@ -35,7 +37,7 @@ impl Action {
 /// Whether `actor` may perform `action`.
 pub fn allows(actor: &AuthUser, action: Action) -> bool {
     match action {
-        Action::ManageUsers | Action::ReadAudit => actor.role == Role::Admin,
+        Action::ManageUsers | Action::ReadAudit | Action::ReadHealth => actor.role == Role::Admin,
         Action::EditContent { owner_id } => actor.user_id == owner_id,
         Action::RemoveContent { owner_id } => actor.user_id == owner_id || actor.role >= Role::Moderator,
     }
@@ -99,6 +101,9 @@ mod tests {
             (&admin, Action::ManageUsers, true),
             (&moder, Action::ReadAudit, false),
             (&admin, Action::ReadAudit, true),
+            (&user, Action::ReadHealth, false),
+            (&moder, Action::ReadHealth, false),
+            (&admin, Action::ReadHealth, true),
             (&user, Action::EditContent { owner_id: owned }, true),
             (&other, Action::EditContent { owner_id: owned }, false),
             (&moder, Action::EditContent { owner_id: owned }, false),

@@ -6,21 +6,27 @@
 //!
 //! A session is a row in `sessions` holding the SHA-256 of its current refresh token. Every refresh
 //! replaces the token; presenting a replaced one again means it was copied, so the whole session
-//! ends (`refresh_token_reused`). Access tokens name their session, and the session is read on every
-//! request (`auth::extract`), so ending one takes effect at once.
+//! ends (`refresh_token_reused`). The one exception is a retry: within `auth.refresh_reuse_grace_secs`,
+//! the client that rotated the token (same IP address and user agent) gets the same successor again,
+//! while that successor is unused and the session alive; the successor is kept sealed under a key
+//! derived from the old token, so only its holder can open it. Access tokens name their session, and
+//! the session is read on every request (`auth::extract`), so ending one takes effect at once.
 
 use uuid::Uuid;
 
 use super::extract::AuthUser;
 use super::limits::Limit;
 use super::secrets;
+use super::vault::Vault;
 use crate::audit::{self, Event};
 use crate::domain::assurance::{Amr, Assurance, Factor};
 use crate::error::code;
 use crate::error::{AppError, Result};
+use crate::factors::check::client_hash;
 use crate::http::client_ip::RequestMeta;
 use crate::state::AppState;
-use crate::store::{self, sessions::Rotation, users::UserRow};
+use crate::store::sessions::{Rotation, Successor, UsedToken};
+use crate::store::{self, users::UserRow};
 
 /// What a started or rotated session hands out.
 pub struct Issued {
@@ -93,7 +99,8 @@ pub enum Presented<'a> {
 }
 
 /// Exchanges a refresh token for a new pair. Limited per session; a replaced token presented again
-/// ends the session and is recorded.
+/// ends the session and is recorded, unless it is its rotating client's retry within the grace period,
+/// which gets the same new refresh token.
 pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'_>) -> Result<Issued> {
     let (token, csrf) = match presented {
         Presented::Body(token) => (token, None),
@@ -114,40 +121,86 @@ pub async fn rotate(state: &AppState, meta: &RequestMeta, presented: Presented<'
             });
         }
     }
+    let grace = state.settings().auth.refresh_reuse_grace_secs;
     let new_refresh = secrets::generate();
+    let new_hash = secrets::hash(&new_refresh);
+    let client = client_hash(meta);
+    let sealed = match grace {
+        0 => None,
+        _ => Some(Vault::keyed_by_token(token)?.seal(session_id, new_refresh.as_bytes())?),
+    };
+    let next = Successor {
+        hash: &new_hash,
+        sealed: sealed.as_deref(),
+        client: (grace > 0).then_some(client.as_str()),
+    };
     let idle = time::Duration::seconds(state.settings().auth.session_idle_secs as i64);
-    match store::sessions::rotate(state.db(), &old_hash, &secrets::hash(&new_refresh), idle).await? {
-        Rotation::Rotated(row) => {
-            let user = store::users::find_by_id(state.db(), row.user_id)
-                .await?
-                .ok_or(INVALID_CREDENTIALS)?;
-            let access_token = state
-                .keys()
-                .issue(user.id, row.session_id, user.role, row.assurance())?;
-            Ok(Issued {
-                user,
-                session_id: row.session_id,
-                access_token,
-                expires_in: state.keys().ttl_secs(),
-                refresh_token: new_refresh,
-                csrf_token: None,
-                remaining_secs: (row.absolute_expires_at - crate::domain::now()).whole_seconds(),
-            })
-        }
-        Rotation::Reused { session_id, user_id } => {
-            tracing::warn!(%session_id, "refresh token reuse: session revoked");
-            let event = Event::RefreshTokenReused {
-                user: user_id,
-                session: session_id,
-            };
-            audit::record(state, meta, event).await;
-            Err(AppError::Unauthorized {
-                code: code::REFRESH_TOKEN_REUSED,
-                detail: "This refresh token was already used; the session has been ended.",
-            })
-        }
+    match store::sessions::rotate(state.db(), &old_hash, next, idle).await? {
+        Rotation::Rotated(row) => issue_for(state, &row, new_refresh).await,
+        Rotation::Used(used) => match successor_for_retry(token, &client, grace, &used) {
+            Some(successor) => {
+                // A benign retry (two tabs, a lost answer); not a security event.
+                tracing::debug!(session_id = %used.auth.session_id, "refresh retried within the grace period");
+                issue_for(state, &used.auth, successor).await
+            }
+            None => {
+                let (session_id, user_id) = (used.auth.session_id, used.auth.user_id);
+                store::sessions::revoke(state.db(), session_id, None, "refresh_token_reuse").await?;
+                tracing::warn!(%session_id, "refresh token reuse: session revoked");
+                let event = Event::RefreshTokenReused {
+                    user: user_id,
+                    session: session_id,
+                };
+                audit::record(state, meta, event).await;
+                Err(AppError::Unauthorized {
+                    code: code::REFRESH_TOKEN_REUSED,
+                    detail: "This refresh token was already used; the session has been ended.",
+                })
+            }
+        },
         Rotation::Invalid => Err(INVALID_REFRESH),
     }
+}
+
+/// A fresh access token for `row`'s session, handed out with `refresh_token`.
+async fn issue_for(state: &AppState, row: &store::sessions::AuthRow, refresh_token: String) -> Result<Issued> {
+    let user = store::users::find_by_id(state.db(), row.user_id)
+        .await?
+        .ok_or(INVALID_CREDENTIALS)?;
+    let access_token = state
+        .keys()
+        .issue(user.id, row.session_id, user.role, row.assurance())?;
+    Ok(Issued {
+        user,
+        session_id: row.session_id,
+        access_token,
+        expires_in: state.keys().ttl_secs(),
+        refresh_token,
+        csrf_token: None,
+        remaining_secs: (row.absolute_expires_at - crate::domain::now()).whole_seconds(),
+    })
+}
+
+/// The successor of a used `token` when presenting it again is a retry: within `grace_secs` of its
+/// use, by the client that used it, in a live session, before the successor itself was used. Anything
+/// else (`None`) is a reuse.
+fn successor_for_retry(token: &str, client: &str, grace_secs: u64, used: &UsedToken) -> Option<String> {
+    let now = crate::domain::now();
+    let row = &used.used;
+    let within = row
+        .used_at
+        .is_some_and(|at| grace_secs > 0 && now - at <= time::Duration::seconds(grace_secs as i64));
+    let same_client = row.rotated_client.as_deref().is_some_and(|c| secrets::equal(c, client));
+    if !(within && same_client && used.auth.is_live(now) && row.successor_unused()) {
+        return None;
+    }
+    let opened = Vault::keyed_by_token(token)
+        .ok()?
+        .open(used.auth.session_id, row.successor_sealed.as_deref()?)?;
+    let successor = String::from_utf8(opened).ok()?;
+    // The seal already proves it; the hash check keeps a row edited by hand from handing out another token.
+    let expected = row.successor_hash.as_deref()?;
+    secrets::equal(&secrets::hash(&successor), expected).then_some(successor)
 }
 
 /// "Confirm your current password", the one check behind changing the password or the email and

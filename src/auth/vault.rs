@@ -1,6 +1,7 @@
-//! Sealing second-factor secrets at rest: AES-256-GCM under a key from configuration
-//! (`auth.mfa_key_file`), with a fresh random nonce per seal and the owner's id as associated data,
-//! so a sealed secret copied onto another account's row does not open.
+//! Sealing secrets at rest: AES-256-GCM with a fresh random nonce per seal and the owner's id as
+//! associated data, so a sealed secret copied onto another row does not open. Second-factor secrets
+//! are sealed under a key from configuration (`auth.mfa_key_file`); a refresh token's successor, kept
+//! for a retried refresh, under a key only the holder of the old token can derive ([`Vault::keyed_by_token`]).
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,18 @@ impl Vault {
         let bytes = std::fs::read(&path).with_context(|| format!("reading MFA key {}", path.display()))?;
         let raw = decode_key(&bytes).with_context(|| format!("MFA key {}", path.display()))?;
         Vault::from_bytes(&raw)
+    }
+
+    /// A key derived from `token` (SHA-256 over a label and the token), for sealing what only the
+    /// token's holder may open again. The label keeps it apart from the token's lookup hash, which is
+    /// stored, so the database alone never holds the key.
+    pub fn keyed_by_token(token: &str) -> anyhow::Result<Vault> {
+        use sha2::{Digest, Sha256};
+        let key = Sha256::new()
+            .chain_update(b"rampart refresh successor v1\0")
+            .chain_update(token.as_bytes())
+            .finalize();
+        Vault::from_bytes(&key)
     }
 
     pub fn from_bytes(raw: &[u8]) -> anyhow::Result<Vault> {
@@ -135,6 +148,32 @@ mod tests {
         tampered[last] ^= 1;
         assert_eq!(vault.open(ann, &STANDARD.encode(tampered)), None);
         assert_eq!(vault.open(ann, "not base64!"), None);
+    }
+
+    #[test]
+    fn a_secret_sealed_under_a_token_opens_only_with_that_token_and_never_with_its_stored_hash() {
+        let (token, session) = (crate::auth::secrets::generate(), Uuid::now_v7());
+        let sealed = Vault::keyed_by_token(&token)
+            .unwrap()
+            .seal(session, b"successor")
+            .unwrap();
+        let opened = Vault::keyed_by_token(&token).unwrap().open(session, &sealed);
+        assert_eq!(opened.as_deref(), Some(&b"successor"[..]));
+        let other = crate::auth::secrets::generate();
+        assert_eq!(Vault::keyed_by_token(&other).unwrap().open(session, &sealed), None);
+        // The row stores hex SHA-256 of the token: neither it nor its bytes are the key.
+        let stored = crate::auth::secrets::hash(&token);
+        assert_eq!(Vault::keyed_by_token(&stored).unwrap().open(session, &sealed), None);
+        let digest: Vec<u8> = (0..stored.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&stored[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(Vault::from_bytes(&digest).unwrap().open(session, &sealed), None);
+        assert_eq!(
+            Vault::keyed_by_token(&token).unwrap().open(Uuid::now_v7(), &sealed),
+            None,
+            "another session's row"
+        );
     }
 
     #[test]

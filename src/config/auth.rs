@@ -31,7 +31,14 @@ pub struct AuthSettings {
     pub reauth_window_secs: u64,
     /// Admins and moderators must have signed in with a second factor to use their powers.
     pub require_mfa_for_staff: bool,
+    /// For this long after a refresh, the same client presenting the same (now used) refresh token
+    /// again gets the same new refresh token instead of having its session ended as a reuse: two
+    /// browser tabs, or a retry after a dropped answer. 0 turns it off; at most 60.
+    pub refresh_reuse_grace_secs: u64,
 }
+
+/// The longest `auth.refresh_reuse_grace_secs`: a window for retries, not a second lifetime.
+pub const MAX_REFRESH_REUSE_GRACE_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +58,11 @@ impl AuthSettings {
         }
         if self.reauth_window_secs == 0 {
             problems.push("auth.reauth_window_secs must be at least 1".to_owned());
+        }
+        if self.refresh_reuse_grace_secs > MAX_REFRESH_REUSE_GRACE_SECS {
+            problems.push(format!(
+                "auth.refresh_reuse_grace_secs must be at most {MAX_REFRESH_REUSE_GRACE_SECS}"
+            ));
         }
         if self.hash_concurrency == 0 {
             problems.push("auth.hash_concurrency must be at least 1".to_owned());
@@ -93,6 +105,7 @@ impl Default for AuthSettings {
             mfa_key_file: None,
             reauth_window_secs: 600,
             require_mfa_for_staff: false,
+            refresh_reuse_grace_secs: 5,
         }
     }
 }

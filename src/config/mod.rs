@@ -13,7 +13,7 @@ mod server;
 mod storage;
 mod store;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -21,7 +21,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-pub use auth::{Argon2Settings, AuthSettings, LimitSettings, Rate};
+pub use auth::{Argon2Settings, AuthSettings, LimitSettings, MAX_REFRESH_REUSE_GRACE_SECS, Rate};
 pub use mail::{MailSettings, MailTransport, SmtpSecurity, SmtpSettings};
 pub use posts::{MULTIPART_FRAMING_BYTES, PostSettings};
 pub use secret::{non_empty, redact_url};
@@ -47,8 +47,10 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Folder for the SQLite file, media and generated keys.
     pub data_dir: PathBuf,
-    /// The externally visible origin, used for links in mail; never taken from request headers.
-    pub public_origin: String,
+    /// The externally visible origin, used for links in mail and as the passkeys' relying party; never
+    /// taken from request headers. Required (https) in production. Unset in development: the address
+    /// the server actually bound (see [`Settings::follow_bound_address`]).
+    pub public_origin: Option<String>,
     pub log: LogSettings,
     pub database: DatabaseSettings,
     pub http: HttpSettings,
@@ -66,7 +68,7 @@ impl Default for Settings {
             env: Environment::Development,
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
-            public_origin: "http://127.0.0.1:8080".into(),
+            public_origin: None,
             log: LogSettings::default(),
             database: DatabaseSettings::default(),
             http: HttpSettings::default(),
@@ -121,6 +123,24 @@ impl Settings {
         }
     }
 
+    /// The origin mailed links and the passkeys' relying party are built from: the configured one, or
+    /// else the one of the configured `bind` (which `follow_bound_address` replaces with the bound one).
+    pub fn public_origin(&self) -> std::borrow::Cow<'_, str> {
+        match &self.public_origin {
+            Some(origin) => origin.as_str().into(),
+            None => origin_of(self.bind).into(),
+        }
+    }
+
+    /// In development without a configured `public_origin`, takes the origin of the address the
+    /// listener actually bound, so links in mail reach this server even on a port chosen by `--bind`,
+    /// `RAMPART_BIND` or port 0. A configured origin is never replaced; production always has one.
+    pub fn follow_bound_address(&mut self, bound: SocketAddr) {
+        if self.env == Environment::Development && self.public_origin.is_none() {
+            self.public_origin = Some(origin_of(bound));
+        }
+    }
+
     /// Refuses settings that are invalid anywhere, and settings that are unsafe in production.
     pub fn validate(&self) -> anyhow::Result<()> {
         let mut problems = Vec::new();
@@ -134,7 +154,8 @@ impl Settings {
         if self.storage.timeout_ms == 0 || self.database.acquire_timeout_ms == 0 {
             problems.push("storage.timeout_ms and database.acquire_timeout_ms must be greater than 0".to_owned());
         }
-        if self.env == Environment::Production && !self.public_origin.starts_with("https://") {
+        let https = self.public_origin.as_deref().is_some_and(|o| o.starts_with("https://"));
+        if self.env == Environment::Production && !https {
             problems.push("public_origin must be https:// in production".to_owned());
         }
         if problems.is_empty() {
@@ -143,6 +164,18 @@ impl Settings {
             anyhow::bail!("refusing to start:\n  - {}", problems.join("\n  - "))
         }
     }
+}
+
+/// `http://<ip>:<port>` of a listening address. An unspecified address (`0.0.0.0`, `::`) listens on
+/// loopback too, which is the one address sure to reach it from this machine.
+fn origin_of(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    // SocketAddr's Display writes IPv6 in brackets, as a URL needs.
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
@@ -211,7 +244,7 @@ mod tests {
     fn production_without_a_signing_key_is_refused() {
         let s = Settings {
             env: Environment::Production,
-            public_origin: "https://example.com".into(),
+            public_origin: Some("https://example.com".into()),
             ..Settings::default()
         };
         let err = s.validate().unwrap_err().to_string();
@@ -345,5 +378,49 @@ mod tests {
         s.env = Environment::Production;
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("mail.smtp.security = none"), "{err}");
+    }
+
+    #[test]
+    fn without_a_public_origin_development_follows_the_bound_address() {
+        for (bound, origin) in [
+            ("127.0.0.1:43121", "http://127.0.0.1:43121"),
+            ("0.0.0.0:8081", "http://127.0.0.1:8081"),
+            ("192.168.1.20:9000", "http://192.168.1.20:9000"),
+            ("[::]:8082", "http://[::1]:8082"),
+            ("[fe80::1]:8083", "http://[fe80::1]:8083"),
+        ] {
+            let mut s = Settings::default();
+            assert_eq!(s.public_origin(), "http://127.0.0.1:8080", "from the configured bind");
+            s.follow_bound_address(bound.parse().unwrap());
+            assert_eq!(s.public_origin(), origin, "bound to {bound}");
+        }
+    }
+
+    #[test]
+    fn an_explicit_public_origin_is_never_replaced_by_the_bound_address() {
+        for origin in ["http://localhost:8080", "https://photos.example.com"] {
+            let mut s = Settings {
+                public_origin: Some(origin.into()),
+                ..Settings::default()
+            };
+            s.follow_bound_address("127.0.0.1:43999".parse().unwrap());
+            assert_eq!(s.public_origin(), origin);
+        }
+        let from_file = from_toml("public_origin = \"http://localhost:9999\"").unwrap();
+        assert_eq!(from_file.public_origin.as_deref(), Some("http://localhost:9999"));
+        assert_eq!(from_toml("").unwrap().public_origin, None, "unset unless configured");
+    }
+
+    #[test]
+    fn production_requires_an_https_public_origin_and_keeps_it() {
+        let mut s = Settings {
+            env: Environment::Production,
+            ..Settings::default()
+        };
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("public_origin must be https://"), "{err}");
+        s.public_origin = Some("https://photos.example.com".into());
+        s.follow_bound_address("0.0.0.0:8080".parse().unwrap());
+        assert_eq!(s.public_origin(), "https://photos.example.com");
     }
 }

@@ -158,7 +158,8 @@ pub struct Problem {
     pub errors: Option<FieldErrors>,
 }
 
-/// Marks a response as already carrying a problem document, so the fallback mapper leaves it alone.
+/// Marks an error response as already carrying its deliberate body (a problem document, or the
+/// readiness report of a 503), so the fallback mapper leaves it alone.
 #[derive(Clone, Copy)]
 pub struct ProblemMarker;
 

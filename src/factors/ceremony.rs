@@ -63,7 +63,7 @@ impl CeremonyOptions {
 /// The relying party: its id is the host of `public_origin`, and assertions must come from exactly
 /// that origin. `None` when the origin's host is an IP address (WebAuthn requires a domain name).
 pub fn relying_party(settings: &Settings) -> Option<Webauthn> {
-    let origin = Url::parse(&settings.public_origin).ok()?;
+    let origin = Url::parse(&settings.public_origin()).ok()?;
     let host = origin.domain()?;
     let built = WebauthnBuilder::new(host, &origin).and_then(|b| b.rp_name(&settings.auth.issuer).build());
     match built {

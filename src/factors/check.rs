@@ -125,8 +125,8 @@ pub fn open_secret(state: &AppState, user_id: Uuid, sealed: &str) -> Result<Vec<
     })
 }
 
-/// What binds a sign-in challenge or a passkey ceremony to the client that started it: a hash of its
-/// IP address and user agent.
+/// What binds a sign-in challenge or a passkey ceremony to the client that started it, and a refresh
+/// token's retry to the client that rotated it: a hash of its IP address and user agent.
 pub fn client_hash(meta: &RequestMeta) -> String {
     secrets::hash(&format!(
         "{}\n{}",

@@ -4,7 +4,7 @@
 //! The flows and how their secrets are stored are described in `docs/SECOND_FACTORS.md`.
 
 mod ceremony;
-mod check;
+pub(crate) mod check;
 mod codes;
 mod passkeys;
 mod passwordless;

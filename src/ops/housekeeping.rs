@@ -1,8 +1,8 @@
 //! Deletes rows that have served their purpose, so that tables stop growing and sent mail, whose
 //! bodies held single-use links and addresses, does not stay in the database for good.
 //!
-//! Every instance runs a pass a minute after start and then hourly. Each pass is five `DELETE`s by age, so
-//! instances running them at once only find less to delete.
+//! Every instance runs a pass a minute after start and then hourly. Each pass is five `DELETE`s and one
+//! `UPDATE` by age, so instances running them at once only find less to do.
 
 use std::time::Duration;
 
@@ -19,6 +19,11 @@ pub const SENT_MAIL_KEPT: time::Duration = time::Duration::weeks(1);
 pub const EXPIRED_TOKENS_KEPT: time::Duration = time::Duration::DAY;
 /// Idempotency keys are remembered for 24 hours; a retry after that is a new request.
 pub const IDEMPOTENCY_KEYS_KEPT: time::Duration = time::Duration::DAY;
+/// A refresh token's sealed successor is needed only for a retry within `auth.refresh_reuse_grace_secs`;
+/// past the longest grace allowed it is cleared, so an old token and a copy of the database do not
+/// lead to a later token.
+pub const SEALED_SUCCESSORS_KEPT: time::Duration =
+    time::Duration::seconds(crate::config::MAX_REFRESH_REUSE_GRACE_SECS as i64);
 const EVERY: Duration = Duration::from_secs(3600);
 const FIRST_AFTER: Duration = Duration::from_secs(60);
 
@@ -30,6 +35,8 @@ pub struct Pruned {
     pub idempotency_keys: u64,
     pub mfa_challenges: u64,
     pub webauthn_ceremonies: u64,
+    /// Refresh tokens whose sealed successor was cleared (the rows stay, for reuse detection).
+    pub sealed_successors: u64,
 }
 
 /// One pass, as of `now`.
@@ -40,6 +47,7 @@ pub async fn run_once(db: &Db, now: OffsetDateTime) -> Result<Pruned, store::Err
         idempotency_keys: store::idempotency::prune(db, now - IDEMPOTENCY_KEYS_KEPT).await?,
         mfa_challenges: store::factors::prune_challenges(db, now - EXPIRED_TOKENS_KEPT).await?,
         webauthn_ceremonies: store::passkeys::prune_ceremonies(db, now - EXPIRED_TOKENS_KEPT).await?,
+        sealed_successors: store::sessions::forget_successors(db, now - SEALED_SUCCESSORS_KEPT).await?,
     })
 }
 

@@ -1,7 +1,8 @@
 //! Maintenance, apart from the features it maintains: moving a database between engines
 //! (`rampart migrate-data`), reconciling stored media with the posts table (`rampart media
-//! reconcile`), and the periodic clean-up every instance runs.
+//! reconcile`), the periodic clean-up every instance runs, and the health report.
 
+pub mod health;
 pub mod housekeeping;
 pub mod reconcile;
 pub mod transfer;

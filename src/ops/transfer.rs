@@ -80,6 +80,9 @@ pub const TABLES: &[Table] = &[
             ("session_id", Id),
             ("created_at", Time),
             ("used_at", Time),
+            ("rotated_client", Text),
+            ("successor_hash", Text),
+            ("successor_sealed", Text),
         ],
     },
     Table {

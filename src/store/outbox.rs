@@ -104,6 +104,17 @@ pub async fn mark_failed(
     Ok(())
 }
 
+/// The outbox's depth: unsent messages, and those of them whose last attempt failed.
+#[tracing::instrument(skip_all)]
+pub async fn depth(mut ex: impl Exec) -> Result<(i64, i64), Error> {
+    // `last_error` is cleared when a message is sent, so among unsent rows it marks a failed last attempt.
+    ex.fetch_one(
+        "SELECT COUNT(*), COUNT(last_error) FROM outbox WHERE sent_at IS NULL",
+        &[],
+    )
+    .await
+}
+
 /// One message by id.
 #[tracing::instrument(skip_all)]
 pub async fn find(mut ex: impl Exec, id: Uuid) -> Result<Option<OutboxRow>, Error> {

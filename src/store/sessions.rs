@@ -119,18 +119,64 @@ pub async fn auth_lookup(mut ex: impl Exec, session_id: Uuid) -> Result<Option<A
 /// Result of presenting a refresh token.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was current: it is now used, and `new_hash` is the session's token.
+    /// The token was current: it is now used, and the successor is the session's token.
     Rotated(AuthRow),
-    /// The token had already been used: the session has been revoked.
-    Reused { session_id: Uuid, user_id: Uuid },
+    /// The token had already been used. Nothing was changed: the caller tells a retry by the same
+    /// client from a reuse, which ends the session ([`revoke`]).
+    Used(UsedToken),
     /// Unknown token, or a session that is revoked, expired or whose user is disabled.
     Invalid,
 }
 
-/// Rotates a refresh token atomically: exactly one presenter of a current token wins; any other use
-/// of it revokes the session. Commits unless the token is invalid.
+row! {
+    /// A used refresh token as a second presenter finds it: when and by whom it was rotated, and to what.
+    pub struct UsedRow {
+        used_at: Option<OffsetDateTime> = "r.used_at",
+        rotated_client: Option<String> = "r.rotated_client",
+        successor_hash: Option<String> = "r.successor_hash",
+        successor_sealed: Option<String> = "r.successor_sealed",
+        /// NULL when the successor row is gone (its session ended).
+        successor_found: Option<String> = "n.hash AS successor_found",
+        successor_used_at: Option<OffsetDateTime> = "n.used_at AS successor_used_at",
+    }
+}
+
+impl UsedRow {
+    /// Whether the token it was rotated to exists and has not been used itself.
+    pub fn successor_unused(&self) -> bool {
+        self.successor_found.is_some() && self.successor_used_at.is_none()
+    }
+}
+
+/// A used token presented again, with its session as it is now.
+#[derive(Debug)]
+pub struct UsedToken {
+    pub auth: AuthRow,
+    pub used: UsedRow,
+}
+
+/// What a rotation records: the successor's hash, and on the used token's row what a retry needs
+/// (both `None` when retries are off).
+pub struct Successor<'a> {
+    pub hash: &'a str,
+    /// The successor sealed under a key only the old token's holder can derive.
+    pub sealed: Option<&'a str>,
+    /// Hash of the rotating client's IP address and user agent.
+    pub client: Option<&'a str>,
+}
+
+static USED_BY_HASH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM refresh_tokens r LEFT JOIN refresh_tokens n ON n.hash = r.successor_hash WHERE r.hash = $1",
+        UsedRow::columns()
+    )
+});
+
+/// Rotates a refresh token atomically: exactly one presenter of a current token wins. A used token
+/// changes nothing and comes back as [`Rotation::Used`], read after the winner committed. Commits only
+/// a rotation.
 #[tracing::instrument(skip_all)]
-pub async fn rotate(db: &super::Db, old_hash: &str, new_hash: &str, idle: Duration) -> Result<Rotation, Error> {
+pub async fn rotate(db: &super::Db, old_hash: &str, next: Successor<'_>, idle: Duration) -> Result<Rotation, Error> {
     let now = now();
     let mut tx = db.begin().await?;
     let found: Option<(Option<OffsetDateTime>, Uuid)> = tx
@@ -148,17 +194,19 @@ pub async fn rotate(db: &super::Db, old_hash: &str, new_hash: &str, idle: Durati
     let claimed = used_at.is_none()
         && tx
             .execute(
-                "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
-                args![old_hash, now],
+                "UPDATE refresh_tokens SET used_at = $2, rotated_client = $3, successor_hash = $4, successor_sealed = $5 \
+                 WHERE hash = $1 AND used_at IS NULL",
+                args![old_hash, now, next.client, next.hash, next.sealed],
             )
             .await?
             == 1;
     if !claimed {
-        revoke(&mut tx, session_id, None, "refresh_token_reuse").await?;
-        tx.commit().await?;
-        return Ok(Rotation::Reused {
-            session_id,
-            user_id: auth.user_id,
+        // On PostgreSQL a racer's claim held this row until it committed; these reads see it.
+        let used: Option<UsedRow> = tx.fetch_optional(USED_BY_HASH.as_str(), args![old_hash]).await?;
+        let auth = auth_lookup(&mut tx, session_id).await?;
+        return Ok(match (used, auth) {
+            (Some(used), Some(auth)) => Rotation::Used(UsedToken { auth, used }),
+            _ => Rotation::Invalid,
         });
     }
     if !auth.is_live(now) {
@@ -166,7 +214,15 @@ pub async fn rotate(db: &super::Db, old_hash: &str, new_hash: &str, idle: Durati
     }
     tx.execute(
         "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)",
-        args![new_hash, session_id, now],
+        args![next.hash, session_id, now],
+    )
+    .await?;
+    // The token just used was the successor of the one before it, which therefore can never be handed
+    // out again: its sealed copy goes, so at most one per session is ever stored.
+    tx.execute(
+        "UPDATE refresh_tokens SET successor_sealed = NULL \
+         WHERE session_id = $1 AND hash <> $2 AND successor_sealed IS NOT NULL",
+        args![session_id, old_hash],
     )
     .await?;
     let idle_expires = (now + idle).min(auth.absolute_expires_at);
@@ -180,6 +236,17 @@ pub async fn rotate(db: &super::Db, old_hash: &str, new_hash: &str, idle: Durati
         idle_expires_at: idle_expires,
         ..auth
     }))
+}
+
+/// Clears the sealed successors of tokens used before `used_before` (past any retry window); returns
+/// how many.
+#[tracing::instrument(skip_all)]
+pub async fn forget_successors(mut ex: impl Exec, used_before: OffsetDateTime) -> Result<u64, Error> {
+    ex.execute(
+        "UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND used_at < $1",
+        args![used_before],
+    )
+    .await
 }
 
 /// Records a strong authentication in a live session now (a step-up), with the methods it now has.

@@ -253,6 +253,8 @@ pub async fn admin_update(
 /// Filters for the admin listing.
 pub struct ListFilter<'a> {
     pub role: Option<Role>,
+    /// Only disabled accounts (`true`) or only active ones (`false`).
+    pub disabled: Option<bool>,
     /// Case-insensitive substring of username, email or display name.
     pub text: Option<&'a str>,
     /// Only ids after this one (ids are time-ordered).
@@ -264,11 +266,16 @@ pub struct ListFilter<'a> {
 #[tracing::instrument(skip_all)]
 pub async fn list(mut ex: impl Exec, f: ListFilter<'_>) -> Result<Vec<UserRow>, Error> {
     let pattern = f.text.map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
+    let status = match f.disabled {
+        None => "",
+        Some(true) => "AND disabled_at IS NOT NULL",
+        Some(false) => "AND disabled_at IS NULL",
+    };
     let sql = format!(
         "SELECT {} FROM users \
          WHERE (CAST($1 AS TEXT) IS NULL OR role = $1) \
            AND (CAST($2 AS TEXT) IS NULL OR username LIKE $2 ESCAPE '\\' OR email LIKE $2 ESCAPE '\\' OR lower(COALESCE(display_name, '')) LIKE $2 ESCAPE '\\') \
-           AND ($3 IS NULL OR id > $3) \
+           AND ($3 IS NULL OR id > $3) {status} \
          ORDER BY id LIMIT $4",
         UserRow::columns()
     );

@@ -605,3 +605,140 @@ async fn deletions_and_demotions_of_the_last_admins_racing_leave_an_admin() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_user_list_can_be_filtered_by_status() {
+    let app = spawn_app().await;
+    let admin = app.user_with_role(Role::Admin).await;
+    let active = app.new_user().await;
+    let disabled = app.new_user().await;
+    let res = app
+        .patch_json_auth(&user_path(&disabled.id), &admin.access, &json!({ "disabled": true }))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let only_disabled = get_page(&app, "status=disabled", &admin.access).await;
+    let only_active = get_page(&app, "status=active&role=user", &admin.access).await;
+    let everyone = get_page(&app, "", &admin.access).await;
+
+    assert_eq!(ids(&only_disabled), vec![disabled.id.clone()]);
+    assert_eq!(ids(&only_active), vec![active.id.clone()]);
+    assert_eq!(ids(&everyone).len(), 3, "no filter, no status left out");
+    for bad in ["status=banned", "status=", "status=Active"] {
+        let res = app.get_auth(&format!("{USERS}?{bad}"), &admin.access).await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+    }
+}
+
+/// `DELETE /api/v1/admin/users/{id}/sessions`
+fn sessions_path(id: &str) -> String {
+    format!("{USERS}/{id}/sessions")
+}
+
+#[tokio::test]
+async fn an_admin_signs_a_user_out_everywhere_at_once() {
+    // Arrange: the user on two devices, and a bystander.
+    let app = spawn_app().await;
+    let admin = app.user_with_role(Role::Admin).await;
+    let user = app.new_user().await;
+    let bystander = app.new_user().await;
+    let laptop: Value = app.login(&user.username, &user.password).await.json().await.unwrap();
+
+    // Act
+    let res = app.delete_auth(&sessions_path(&user.id), &admin.access).await;
+
+    // Assert: both sessions end on their next request and cannot be refreshed; nobody else's does.
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for access in [user.access.as_str(), laptop["access_token"].as_str().unwrap()] {
+        assert_problem(app.me(access).await, StatusCode::UNAUTHORIZED, "session_ended").await;
+    }
+    for refresh in [user.refresh.as_str(), laptop["refresh_token"].as_str().unwrap()] {
+        let res = app.refresh(&json!({ "refresh_token": refresh })).await;
+        assert_problem(res, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+    }
+    assert_eq!(app.me(&bystander.access).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&admin.access).await.status(), StatusCode::OK);
+    let live = app
+        .count(
+            "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
+            rampart::args![user.uid()],
+        )
+        .await;
+    assert_eq!(live, 0);
+    let page: Value = app
+        .get_auth(
+            &format!("{AUDIT}?kind=sessions_revoked_by_admin&user_id={}", user.id),
+            &admin.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event = &page["items"][0];
+    assert_eq!(event["actor_id"], admin.id.as_str(), "{page}");
+    assert_eq!(event["target_id"], user.id.as_str());
+    assert_eq!(event["details"]["sessions"], 2);
+    // The user may sign in again: this ends sessions, not the account.
+    assert_eq!(app.login(&user.username, &user.password).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn signing_out_an_unknown_user_is_not_found() {
+    let app = spawn_app().await;
+    let admin = app.user_with_role(Role::Admin).await;
+    for id in [uuid::Uuid::now_v7().to_string(), "not-a-uuid".to_owned()] {
+        let res = app.delete_auth(&sessions_path(&id), &admin.access).await;
+        assert_problem(res, StatusCode::NOT_FOUND, "user_not_found").await;
+    }
+}
+
+#[tokio::test]
+async fn only_an_admin_with_a_recent_sign_in_can_sign_a_user_out() {
+    let app = spawn_app().await;
+    let victim = app.new_user().await;
+    for role in [Role::User, Role::Moderator] {
+        let who = app.user_with_role(role).await;
+        let res = app.delete_auth(&sessions_path(&victim.id), &who.access).await;
+        assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let res = app
+        .client
+        .delete(app.url(&sessions_path(&victim.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNAUTHORIZED, "missing_token").await;
+    let admin = app.user_with_role(Role::Admin).await;
+    let hour_ago = rampart::domain::now() - time::Duration::HOUR;
+    app.exec(
+        "UPDATE sessions SET authenticated_at = $1 WHERE user_id = $2",
+        rampart::args![hour_ago, admin.uid()],
+    )
+    .await;
+    let res = app.delete_auth(&sessions_path(&victim.id), &admin.access).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "reauthentication_required").await;
+    assert_eq!(app.me(&victim.access).await.status(), StatusCode::OK, "nothing ended");
+}
+
+#[tokio::test]
+async fn a_disabled_user_can_neither_refresh_nor_retry_a_refresh() {
+    let app = spawn_app().await;
+    let admin = app.user_with_role(Role::Admin).await;
+    let user = app.new_user().await;
+    let first = app.refresh(&json!({ "refresh_token": user.refresh })).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().await.unwrap();
+
+    let res = app
+        .patch_json_auth(&user_path(&user.id), &admin.access, &json!({ "disabled": true }))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let current = app.refresh(&json!({ "refresh_token": first["refresh_token"] })).await;
+    assert_problem(current, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+    // The used token, within the retry grace and from the same client: not a retry of a live session.
+    let retry = app.refresh(&json!({ "refresh_token": user.refresh })).await;
+    assert_eq!(retry.status(), StatusCode::UNAUTHORIZED);
+    let res = app.me(first["access_token"].as_str().unwrap()).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "session_ended").await;
+}

@@ -278,3 +278,90 @@ fn production_needs_both_generated_keys_and_accepts_them() {
     let accepted = production(true);
     assert!(accepted.status.success(), "{}", describe(&accepted));
 }
+
+/// The one `.eml` file the file transport wrote under `outbox`, once it is there.
+async fn the_one_mail_in(outbox: &Path) -> crate::smtp::ParsedMail {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let files: Vec<_> = std::fs::read_dir(outbox)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let [file] = files.as_slice() {
+            return crate::smtp::parse(&std::fs::read(file).unwrap());
+        }
+        assert!(files.len() < 2, "one mail expected: {files:?}");
+        assert!(Instant::now() < deadline, "no mail under {} in 15 s", outbox.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn in_development_mailed_links_point_at_the_port_serve_was_bound_to() {
+    // Arrange: `serve --bind` on a free port, no public_origin anywhere (Instance clears RAMPART_*).
+    let dir = tempfile::tempdir().unwrap();
+    // The same binary on the suite's engine: the origin must not depend on the store.
+    let pg = match std::env::var("RAMPART_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let admin = std::env::var("RAMPART_TEST_DATABASE_URL").expect("RAMPART_TEST_DATABASE_URL");
+            Some(crate::helpers::PgDatabase::create(&admin).await)
+        }
+        _ => None,
+    };
+    let env: Vec<(&str, String)> = pg.iter().map(|db| ("RAMPART_DATABASE__URL", db.url.clone())).collect();
+    let server = crate::process::Instance::start(dir.path(), &env).await;
+    let client = reqwest::Client::new();
+
+    // Act
+    let res = client
+        .post(format!("{}/api/v1/auth/register", server.url))
+        .json(&serde_json::json!({
+            "username": "port_follower",
+            "email": "follower@example.com",
+            "password": "a long enough passphrase",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", server.log());
+    let access = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mail = the_one_mail_in(&dir.path().join("data").join("outbox")).await;
+
+    // Assert: the link names this server, and its token verifies the address through the API.
+    assert_eq!(mail.to, "follower@example.com");
+    let prefix = format!("{}/verify-email?token=", server.url);
+    assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+    let link = mail
+        .body
+        .split_whitespace()
+        .find(|word| word.starts_with("http"))
+        .unwrap_or_else(|| panic!("no link in:\n{}", mail.body));
+    let token = link
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{link} does not start with {prefix}"));
+    let verified = client
+        .post(format!("{}/api/v1/auth/verify-email", server.url))
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert!(verified.status().is_success(), "verify: {}", verified.status());
+    let me: serde_json::Value = client
+        .get(format!("{}/api/v1/me", server.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email_verified"], true, "{me}");
+    assert!(!server.log().contains(token), "no token in the log");
+}

@@ -1,8 +1,9 @@
-//! Housekeeping: sent mail, spent email tokens and old idempotency keys are deleted by age, and
-//! nothing younger or still pending is touched.
+//! Housekeeping: sent mail, spent email tokens and old idempotency keys are deleted by age, sealed
+//! refresh-token successors past any retry window are cleared, and nothing younger or still pending is
+//! touched.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use rampart::domain::now;
 use rampart::ops::housekeeping::{self, Pruned};
@@ -64,6 +65,18 @@ async fn a_pass_deletes_only_what_has_aged_out() {
     )
     .await;
 
+    // Sealed successors: one of a refresh two minutes ago (cleared), one of a refresh just now (kept).
+    let (aged, fresh) = (app.new_user().await, app.new_user().await);
+    for u in [&aged, &fresh] {
+        let res = app.refresh(&json!({ "refresh_token": u.refresh })).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    app.exec(
+        "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2",
+        rampart::args![now - 2 * Duration::MINUTE, rampart::auth::secrets::hash(&aged.refresh)],
+    )
+    .await;
+
     let pruned = housekeeping::run_once(app.state.db(), now).await.unwrap();
     assert_eq!(
         pruned,
@@ -72,9 +85,14 @@ async fn a_pass_deletes_only_what_has_aged_out() {
             email_tokens: 1,
             idempotency_keys: 1,
             mfa_challenges: 0,
-            webauthn_ceremonies: 0
+            webauthn_ceremonies: 0,
+            sealed_successors: 1,
         }
     );
+    let sealed = "SELECT COUNT(*) FROM refresh_tokens WHERE hash = $1 AND successor_sealed IS NOT NULL";
+    let hash_of = |u: &crate::helpers::TestUser| rampart::auth::secrets::hash(&u.refresh);
+    assert_eq!(app.count(sealed, rampart::args![hash_of(&aged)]).await, 0);
+    assert_eq!(app.count(sealed, rampart::args![hash_of(&fresh)]).await, 1);
     let left = app
         .count(
             "SELECT COUNT(*) FROM outbox WHERE id IN ($1, $2)",

@@ -11,6 +11,7 @@ mod contract;
 mod edge;
 mod factors;
 mod fixtures;
+mod health;
 mod housekeeping;
 mod limits;
 mod mail;

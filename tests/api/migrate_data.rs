@@ -215,7 +215,7 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
         println!("skipped: set RAMPART_TEST_DATABASE_URL");
         return;
     };
-    let mut source_app = spawn_app_with(|s| s.public_origin = crate::passkeys::ORIGIN.into()).await;
+    let mut source_app = spawn_app_with(|s| s.public_origin = Some(crate::passkeys::ORIGIN.into())).await;
     if source_app.state.db().backend() != Backend::Sqlite {
         println!("skipped: the source of this test is the SQLite default");
         return;
@@ -315,7 +315,7 @@ async fn migrate_data_moves_every_row_to_postgresql_and_back() {
     let app = spawn_app_with(move |s| {
         s.database.url = Some(copy_url.into());
         s.auth.mfa_key_file = Some(mfa_key);
-        s.public_origin = crate::passkeys::ORIGIN.into();
+        s.public_origin = Some(crate::passkeys::ORIGIN.into());
     })
     .await;
     for (username, role) in users {

@@ -14,7 +14,7 @@ use crate::helpers::{TestApp, TestUser, assert_problem, spawn_app, spawn_app_wit
 pub const ORIGIN: &str = "http://localhost:8080";
 
 async fn app() -> TestApp {
-    spawn_app_with(|s| s.public_origin = ORIGIN.into()).await
+    spawn_app_with(|s| s.public_origin = Some(ORIGIN.into())).await
 }
 
 /// Registers a new passkey named `name` for `user`.

@@ -39,7 +39,7 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> reqwest::Response 
 
 #[tokio::test]
 async fn registering_sends_a_verification_link_built_from_the_public_origin() {
-    let app = spawn_app_with(|s| s.public_origin = "https://photos.example.com".into()).await;
+    let app = spawn_app_with(|s| s.public_origin = Some("https://photos.example.com".into())).await;
     let res = app
         .client
         .post(app.url("/api/v1/auth/register"))

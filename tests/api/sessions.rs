@@ -1,4 +1,5 @@
-//! Sessions: refresh rotation and reuse, logout, listing and revoking devices, cookie mode with CSRF.
+//! Sessions: refresh rotation and reuse, retries within the grace period, logout, listing and revoking
+//! devices, cookie mode with CSRF.
 
 use rampart::args;
 use rampart::store::Exec;
@@ -7,7 +8,12 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_problem, spawn_app};
+use crate::helpers::{TestApp, TestUser, assert_problem, spawn_app, spawn_app_with};
+
+/// An app where any second use of a refresh token is a reuse, as before retries were forgiven.
+async fn spawn_app_without_grace() -> TestApp {
+    spawn_app_with(|s| s.auth.refresh_reuse_grace_secs = 0).await
+}
 
 async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
     app.refresh(&json!({ "refresh_token": token })).await
@@ -47,7 +53,8 @@ async fn refreshing_rotates_the_refresh_token() {
 
 #[tokio::test]
 async fn replaying_a_rotated_refresh_token_revokes_the_whole_session() {
-    let app = spawn_app().await;
+    // Without a grace period, so that even an immediate replay from this client is a reuse.
+    let app = spawn_app_without_grace().await;
     let user = app.new_user().await;
     let body: Value = refresh(&app, &user.refresh).await.json().await.unwrap();
     let new_refresh = body["refresh_token"].as_str().unwrap();
@@ -76,7 +83,8 @@ async fn replaying_a_rotated_refresh_token_revokes_the_whole_session() {
 
 #[tokio::test]
 async fn twenty_parallel_refreshes_with_one_token_give_exactly_one_success() {
-    let app = spawn_app().await;
+    // Without a grace period: the parallel presenters are one client, which a grace would forgive.
+    let app = spawn_app_without_grace().await;
     let user = app.new_user().await;
     let statuses: Vec<StatusCode> = join_all((0..20).map(|_| refresh(&app, &user.refresh)))
         .await
@@ -291,5 +299,208 @@ async fn registration_can_start_a_cookie_mode_session() {
         refreshed.status(),
         StatusCode::OK,
         "the registration's cookie refreshes"
+/// The refresh token of a successful refresh.
+async fn refreshed(res: reqwest::Response) -> Value {
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn refresh_tokens_of(app: &TestApp, user: &TestUser) -> i64 {
+    app.count(
+        "SELECT COUNT(*) FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE s.user_id = $1",
+        args![user.uid()],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_retried_refresh_from_the_same_client_within_the_grace_gets_the_same_new_refresh_token() {
+    // Arrange: the default grace period.
+    let app = spawn_app().await;
+    assert!(app.state.settings().auth.refresh_reuse_grace_secs > 0);
+    let user = app.new_user().await;
+    let first = refreshed(refresh(&app, &user.refresh).await).await;
+
+    // Act: the answer was lost, so the client sends the same token again.
+    let retry = refreshed(refresh(&app, &user.refresh).await).await;
+
+    // Assert: the same successor, a working access token, and the successor rotates once.
+    let successor = first["refresh_token"].as_str().unwrap();
+    assert_eq!(retry["refresh_token"], successor);
+    assert_eq!(retry["user"]["id"], user.id.as_str());
+    assert_eq!(
+        app.me(retry["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::OK
+    );
+    let next = refreshed(refresh(&app, successor).await).await;
+    let again = refreshed(refresh(&app, successor).await).await;
+    assert_ne!(next["refresh_token"], successor);
+    assert_eq!(
+        again["refresh_token"], next["refresh_token"],
+        "the successor rotated once"
+    );
+    assert_eq!(refresh_tokens_of(&app, &user).await, 3, "three tokens, two rotations");
+    assert_eq!(
+        app.me(next["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::OK
+    );
+    assert!(
+        !audit_kinds(&app, &user)
+            .await
+            .contains(&"refresh_token_reuse".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_used_token_presented_after_its_successor_was_used_ends_the_session() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = refreshed(refresh(&app, &user.refresh).await).await;
+    let next = refreshed(refresh(&app, first["refresh_token"].as_str().unwrap()).await).await;
+
+    // Within the grace and from the same client, but the successor has been used: a copy, not a retry.
+    let res = refresh(&app, &user.refresh).await;
+
+    assert_problem(res, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
+    assert_problem(
+        app.me(next["access_token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+    )
+    .await;
+    assert!(
+        audit_kinds(&app, &user)
+            .await
+            .contains(&"refresh_token_reuse".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_retry_from_another_client_within_the_grace_ends_the_session() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = refreshed(refresh(&app, &user.refresh).await).await;
+
+    // Act: the same token from another user agent, a moment later.
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .header("user-agent", "another browser/1.0")
+        .json(&json!({ "refresh_token": user.refresh }))
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(res, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
+    assert_eq!(
+        app.me(first["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_problem(
+        refresh(&app, first["refresh_token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert!(
+        audit_kinds(&app, &user)
+            .await
+            .contains(&"refresh_token_reuse".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_the_grace_ends_the_session() {
+    let app = spawn_app_with(|s| s.auth.refresh_reuse_grace_secs = 5).await;
+    let user = app.new_user().await;
+    let first = refreshed(refresh(&app, &user.refresh).await).await;
+    // The token was used six seconds ago, past the five-second grace (set in the row, not slept).
+    let used_at = rampart::domain::now() - time::Duration::seconds(6);
+    app.exec(
+        "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2",
+        args![used_at, rampart::auth::secrets::hash(&user.refresh)],
+    )
+    .await;
+
+    let res = refresh(&app, &user.refresh).await;
+
+    assert_problem(res, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
+    assert_eq!(
+        app.me(first["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_retried_cookie_mode_refresh_gets_the_same_cookie() {
+    // Arrange: signed in with the refresh token in its cookie.
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let res = app
+        .login_with(&json!({ "login": user.username, "password": user.password, "refresh_cookie": true }))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = cookie_value(&set_cookie(&res));
+    let body: Value = res.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let post = |value: &str| {
+        app.client
+            .post(app.url("/api/v1/auth/refresh"))
+            .header("cookie", format!("rampart_refresh={value}"))
+            .header("x-csrf-token", &csrf)
+            .send()
+    };
+    let first = post(&cookie).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let rotated = cookie_value(&set_cookie(&first));
+
+    // Act: the second tab refreshes with the cookie it still has.
+    let retry = post(&cookie).await.unwrap();
+
+    // Assert
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(cookie_value(&set_cookie(&retry)), rotated, "the same cookie value");
+    let body: Value = retry.json().await.unwrap();
+    assert!(
+        body.get("refresh_token").is_none(),
+        "still no refresh token in the body"
+    );
+    assert_eq!(
+        app.me(body["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::OK
+    );
+    let next = post(&rotated).await.unwrap();
+    assert_eq!(next.status(), StatusCode::OK, "the rotated cookie works");
+    assert_ne!(cookie_value(&set_cookie(&next)), rotated);
+}
+
+#[tokio::test]
+async fn parallel_refreshes_of_one_token_from_one_client_all_get_the_same_new_refresh_token() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+
+    let answers = join_all((0..12).map(|_| refresh(&app, &user.refresh))).await;
+
+    let mut bodies = Vec::new();
+    for res in answers {
+        bodies.push(refreshed(res).await);
+    }
+    let successor = bodies[0]["refresh_token"].as_str().unwrap().to_owned();
+    assert!(
+        bodies.iter().all(|b| b["refresh_token"] == successor.as_str()),
+        "{bodies:?}"
+    );
+    assert_eq!(refresh_tokens_of(&app, &user).await, 2, "one rotation");
+    for body in &bodies {
+        assert_eq!(
+            app.me(body["access_token"].as_str().unwrap()).await.status(),
+            StatusCode::OK
+        );
+    }
+    refreshed(refresh(&app, &successor).await).await;
+    assert!(
+        !audit_kinds(&app, &user)
+            .await
+            .contains(&"refresh_token_reuse".to_owned())
     );
 }

@@ -48,7 +48,7 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     .await;
 
     let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
-    assert_eq!(version, Some(6), "the upgrade applied every newer migration");
+    assert_eq!(version, Some(7), "the upgrade applied every newer migration");
     let token = sign_in(&app, "oldadmin", "an old release passphrase").await;
     let me: Value = app.me(&token).await.json().await.unwrap();
     assert_eq!(me["id"], "01a23830-437b-7518-ae39-3acd9ebcc4ff");
@@ -181,7 +181,7 @@ async fn a_postgresql_database_from_the_previous_release_upgrades_and_keeps_its_
     let url = pg.url.clone();
     let app = spawn_app_with(move |s| s.database.url = Some(url.into())).await;
     let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
-    assert_eq!(version, Some(6));
+    assert_eq!(version, Some(7));
     let counts = rampart::ops::transfer::count_rows(&mut app.state.db().begin().await.unwrap())
         .await
         .unwrap();
