@@ -299,6 +299,9 @@ async fn registration_can_start_a_cookie_mode_session() {
         refreshed.status(),
         StatusCode::OK,
         "the registration's cookie refreshes"
+    );
+}
+
 /// The refresh token of a successful refresh.
 async fn refreshed(res: reqwest::Response) -> Value {
     assert_eq!(res.status(), StatusCode::OK);
