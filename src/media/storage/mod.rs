@@ -167,11 +167,17 @@ pub fn rendition_key(base_key: &str, name: &str, extension: &str) -> String {
     format!("{base_key}/{name}.{extension}")
 }
 
-/// The content type of a stored rendition, from the extension the server gave its key (a query, as
-/// in ImageKit's transformation keys, is ignored).
+/// The content type of a stored rendition, from the extension the server gave its key, or, for an
+/// ImageKit transformation key (`…/original.jpg?tr=…,f-webp`), from the format the transformation
+/// names.
 pub fn content_type_of(key: &str) -> Option<&'static str> {
-    let path = key.split_once('?').map_or(key, |(path, _)| path);
-    match path.rsplit_once('.')?.1 {
+    let (path, query) = key.split_once('?').unwrap_or((key, ""));
+    let format = query.split(['=', ',', '&']).find_map(|t| t.strip_prefix("f-"));
+    let extension = match format {
+        Some(format) => format,
+        None => path.rsplit_once('.')?.1,
+    };
+    match extension {
         "jpg" => Some("image/jpeg"),
         "png" => Some("image/png"),
         "webp" => Some("image/webp"),
@@ -230,6 +236,7 @@ mod tests {
             ("p/a/thumb.png", Some("image/png")),
             ("p/a/original.jpg", Some("image/jpeg")),
             ("/f/p/a/original.png?tr=w-320,h-320,c-at_max", Some("image/png")),
+            ("/f/p/a/original.jpg?tr=w-320,h-320,c-at_max,f-webp", Some("image/webp")),
             ("p/a/original.txt", None),
             ("p/a/original", None),
         ];
