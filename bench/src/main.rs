@@ -39,6 +39,18 @@ struct Cli {
 enum Command {
     /// Seed, start Rampart, run every scenario, write bench/results/ and print the budget.
     Run(RunArgs),
+    /// The image pipeline alone on the 2 MP upload of (g), without a server: a quick A/B of `process`.
+    Pipeline {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// Threads (default: `posts.image_concurrency`, the server's).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Measurements, printed one per line.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Serve one file's bytes as JSON on every path (scenario (a); started by `run`).
     Ceiling {
         #[arg(long)]
@@ -83,6 +95,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ceiling { port, body } => ceiling::serve(port, &body),
+        Command::Pipeline { secs, threads, rounds } => pipeline(secs, threads, rounds),
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -96,6 +109,31 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the pipeline-alone rate of (g) `rounds` times.
+fn pipeline(secs: u64, threads: Option<usize>, rounds: usize) -> anyhow::Result<()> {
+    let posts = rampart::config::Settings::default().posts;
+    let inputs = images::Inputs::generate(posts.upload_limit_bytes)?;
+    let threads = threads.unwrap_or(posts.image_concurrency);
+    for _ in 0..rounds {
+        let rate = micro::pipeline(
+            inputs.upload.clone(),
+            &posts,
+            threads,
+            std::time::Duration::from_secs(secs),
+        )?;
+        println!(
+            "pipeline alone, {}x{} JPEG ({} bytes), {threads} threads: {:.2}/s ({} in {:.1} s)",
+            images::UPLOAD_DIMENSIONS.0,
+            images::UPLOAD_DIMENSIONS.1,
+            inputs.upload.len(),
+            rate.per_sec,
+            rate.ops,
+            rate.secs
+        );
+    }
+    Ok(())
 }
 
 /// Removes the temporary folder unless asked to keep it.

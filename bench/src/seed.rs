@@ -173,6 +173,8 @@ pub async fn seed(settings: &Settings, users: usize, posts: usize, photos: &[Vec
                         original: rendition(&p.original),
                         display: rendition(&p.display),
                         thumbnail: rendition(&p.thumbnail),
+                        display_webp: Some(rendition(&p.display_webp)),
+                        thumbnail_webp: Some(rendition(&p.thumbnail_webp)),
                     },
                 )
                 .await?;

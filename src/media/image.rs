@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 use std::io::Cursor;
 
 use crate::error::code;
+use crate::media::sizes::{Size, rendition_size};
 use image::codecs::gif::GifDecoder;
 use image::codecs::jpeg::{JpegDecoder, JpegEncoder};
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngDecoder, PngEncoder};
@@ -29,10 +30,6 @@ use image::metadata::Orientation;
 use image::{AnimationDecoder, DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder};
 use sha2::{Digest, Sha256};
 
-/// Longest side of the display rendition.
-const DISPLAY_MAX: u32 = 1080;
-/// Longest side of the thumbnail rendition.
-const THUMBNAIL_MAX: u32 = 320;
 const ORIGINAL_JPEG_QUALITY: u8 = 90;
 const RENDITION_JPEG_QUALITY: u8 = 82;
 /// Blurhash components (x, y): 4×3 suits the mostly landscape and portrait photos of a feed.
@@ -163,6 +160,10 @@ pub struct Processed {
     pub display: Encoded,
     /// Longest side at most 320, same format rule as `display`.
     pub thumbnail: Encoded,
+    /// `display` again as lossy WebP (with alpha when translucent), for browsers that take it.
+    pub display_webp: Encoded,
+    /// `thumbnail` again as lossy WebP.
+    pub thumbnail_webp: Encoded,
     /// Blurhash of the thumbnail, 4×3 components (28 characters).
     pub blurhash: String,
     /// Lowercase hex SHA-256 of `original.bytes`.
@@ -219,14 +220,21 @@ pub fn process(bytes: impl AsRef<[u8]>, limits: &Limits) -> Result<Processed, Im
     let translucent = is_translucent(&image);
     let rendition_format = if translucent { Format::Png } else { Format::Jpeg };
     let image = to_8_bit(image);
-    let display_image = shrink_to(&image, DISPLAY_MAX, translucent)?;
+    let (width, height) = (image.width(), image.height());
+    let display_image = shrink_to(&image, rendition_size(width, height, Size::Display), translucent)?;
     let display_source = display_image.as_ref().unwrap_or(&image);
     let display = encode(display_source, rendition_format, RENDITION_JPEG_QUALITY)?;
+    let display_webp = crate::media::webp::encode(display_source, translucent)?;
     // Resampling the display rendition instead of the original keeps the thumbnail cheap; at 1080 → 320 the
     // second resample costs no visible quality.
-    let thumbnail_image = shrink_to(display_source, THUMBNAIL_MAX, translucent)?;
+    let thumbnail_image = shrink_to(
+        display_source,
+        rendition_size(width, height, Size::Thumbnail),
+        translucent,
+    )?;
     let thumbnail_source = thumbnail_image.as_ref().unwrap_or(display_source);
     let thumbnail = encode(thumbnail_source, rendition_format, RENDITION_JPEG_QUALITY)?;
+    let thumbnail_webp = crate::media::webp::encode(thumbnail_source, translucent)?;
 
     let rgba = thumbnail_source.to_rgba8();
     let blurhash = blurhash::encode(
@@ -243,6 +251,8 @@ pub fn process(bytes: impl AsRef<[u8]>, limits: &Limits) -> Result<Processed, Im
         original,
         display,
         thumbnail,
+        display_webp,
+        thumbnail_webp,
         blurhash,
         sha256,
         source_format,
@@ -437,33 +447,19 @@ fn to_8_bit(image: DynamicImage) -> DynamicImage {
     }
 }
 
-/// The size that fits `width` × `height` into a `max` × `max` box, keeping the aspect ratio.
-fn fit(width: u32, height: u32, max: u32) -> (u32, u32) {
-    let scale = |short: u32, long: u32| {
-        let scaled = (u64::from(short) * u64::from(max) + u64::from(long) / 2) / u64::from(long);
-        u32::try_from(scaled).unwrap_or(max).clamp(1, max)
-    };
-    if width >= height {
-        (max, scale(height, width))
-    } else {
-        (scale(width, height), max)
-    }
-}
-
-/// Scales an 8-bit image down so its longest side is at most `max`; `None` when it already fits (it is
-/// never scaled up).
+/// Scales an 8-bit image down to `size` ([`rendition_size`]); `None` when it already has that size.
 ///
 /// Catmull-Rom: as sharp as Lanczos3 for photographic downscaling, with less ringing and a smaller kernel,
 /// which matters when the source is a 40-megapixel upload. `fast_image_resize` convolves in 8-bit fixed
 /// point with SIMD; the image crate's own `resize` keeps a 16-byte-per-pixel float copy of the source's
 /// width at the new height (32 MiB for a 12-megapixel photo) and is several times slower. Alpha is
 /// premultiplied during the resample only when the image is translucent.
-fn shrink_to(image: &DynamicImage, max: u32, translucent: bool) -> Result<Option<DynamicImage>, ImageError> {
+fn shrink_to(image: &DynamicImage, size: (u32, u32), translucent: bool) -> Result<Option<DynamicImage>, ImageError> {
     use fast_image_resize::images::{Image, ImageRef};
     use fast_image_resize::{FilterType as Kernel, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
     let (width, height) = (image.width(), image.height());
-    if width.max(height) <= max {
+    if (width, height) == size {
         return Ok(None);
     }
     let pixel_type = match image {
@@ -475,7 +471,7 @@ fn shrink_to(image: &DynamicImage, max: u32, translucent: bool) -> Result<Option
         _ => return Err(ImageError::Malformed),
     };
     let source = ImageRef::new(width, height, image.as_bytes(), pixel_type).map_err(|_| ImageError::Malformed)?;
-    let (new_width, new_height) = fit(width, height, max);
+    let (new_width, new_height) = size;
     let mut target = Image::new(new_width, new_height, pixel_type);
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(Kernel::CatmullRom))
@@ -710,7 +706,12 @@ mod tests {
         assert!(!contains(stored, GPS_MARKER.as_bytes()), "description marker survived");
         assert!(!contains(stored, &GPS_POINTER_ENTRY), "GPSInfo pointer survived");
         assert!(!contains(stored, &GPS_LATITUDE_REF_ENTRY), "GPSLatitudeRef survived");
-        for rendition in [&result.display.bytes, &result.thumbnail.bytes] {
+        for rendition in [
+            &result.display.bytes,
+            &result.thumbnail.bytes,
+            &result.display_webp.bytes,
+            &result.thumbnail_webp.bytes,
+        ] {
             assert!(!contains(rendition, b"Exif") && !contains(rendition, GPS_MARKER.as_bytes()));
         }
         assert_eq!(result.sha256, hex_sha256(stored));
@@ -905,6 +906,32 @@ mod tests {
 
         for rendition in [&result.original, &result.display, &result.thumbnail] {
             assert_eq!((rendition.width, rendition.height), (50, 30));
+        }
+    }
+
+    #[test]
+    fn every_rendition_has_the_size_rendition_size_gives_and_its_webp_twin_the_same() {
+        for (width, height) in [(3000, 1000), (1000, 3000), (333, 1201), (1100, 1099), (50, 30)] {
+            let result = processed(&jpeg(width, height));
+
+            let pairs = [
+                (&result.display, &result.display_webp, Size::Display),
+                (&result.thumbnail, &result.thumbnail_webp, Size::Thumbnail),
+            ];
+            for (fallback, webp, size) in pairs {
+                let case = format!("{width}x{height} {size:?}");
+                assert_eq!(
+                    (fallback.width, fallback.height),
+                    rendition_size(width, height, size),
+                    "{case}"
+                );
+                assert_eq!(
+                    (webp.format, webp.width, webp.height),
+                    (Format::WebP, fallback.width, fallback.height),
+                    "{case}"
+                );
+                assert_eq!(decoded(webp).dimensions(), (webp.width, webp.height), "{case}");
+            }
         }
     }
 

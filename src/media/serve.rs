@@ -9,6 +9,7 @@ use axum::routing::get;
 
 use crate::error::AppError;
 use crate::error::code;
+use crate::media::storage::content_type_of;
 use crate::media::storage::local::is_safe_key;
 use crate::state::AppState;
 
@@ -22,17 +23,6 @@ const NOT_FOUND: AppError = AppError::NotFound {
     detail: "No such file.",
 };
 
-/// The content type of a rendition, from the extension the server gave it.
-fn content_type(key: &str) -> Option<&'static str> {
-    match key.rsplit_once('.')?.1 {
-        "jpg" => Some("image/jpeg"),
-        "png" => Some("image/png"),
-        "webp" => Some("image/webp"),
-        "gif" => Some("image/gif"),
-        _ => None,
-    }
-}
-
 async fn serve_media(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -41,7 +31,7 @@ async fn serve_media(
     if !is_safe_key(&key) {
         return Err(NOT_FOUND);
     }
-    let ctype = content_type(&key).ok_or(NOT_FOUND)?;
+    let ctype = content_type_of(&key).ok_or(NOT_FOUND)?;
     let path = state.settings().media_dir().join(&key);
     let bytes = match tokio::fs::read(&path).await {
         Ok(b) => b,

@@ -122,6 +122,8 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
         original: rendition(&mut processed.original),
         display: rendition(&mut processed.display),
         thumbnail: rendition(&mut processed.thumbnail),
+        display_webp: Some(rendition(&mut processed.display_webp)),
+        thumbnail_webp: Some(rendition(&mut processed.thumbnail_webp)),
     };
     let base_key = new_base_key();
     let timeout = Duration::from_millis(state.settings().storage.timeout_ms);

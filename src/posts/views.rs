@@ -5,7 +5,8 @@ use utoipa::ToSchema;
 
 use crate::domain::rfc3339;
 use crate::error::Result;
-use crate::media::storage::MediaStore;
+use crate::media::sizes::{Size, rendition_size};
+use crate::media::storage::{ImageUrls, MediaStore, content_type_of};
 use crate::store::posts::PostRow;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,6 +30,26 @@ pub struct ImageView {
     pub bytes: i64,
     /// A compact placeholder to show while the image loads.
     pub blurhash: String,
+    /// Every downscaled rendition the post has, for `<picture>` / `srcset`: the display and
+    /// thumbnail renditions in JPEG (PNG when translucent), always, and the same in WebP for posts
+    /// uploaded since WebP renditions exist. Grouped by `name`, the JPEG/PNG one first.
+    pub renditions: Vec<RenditionView>,
+}
+
+/// One rendition of a post's image.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenditionView {
+    /// `display` (longest side at most 1080 px) or `thumbnail` (at most 320 px).
+    #[schema(example = "display")]
+    pub name: &'static str,
+    /// `image/webp`, `image/jpeg` or `image/png`.
+    #[schema(example = "image/webp")]
+    pub content_type: &'static str,
+    /// Width in pixels of the bytes at `url`.
+    pub width: u32,
+    /// Height in pixels of the bytes at `url`.
+    pub height: u32,
+    pub url: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,6 +68,7 @@ pub struct PostView {
 /// Builds the view, asking the driver for URLs (presigned URLs are made per request).
 pub async fn post_view(media: &dyn MediaStore, row: &PostRow) -> Result<PostView> {
     let urls = media.urls(&row.image).await?;
+    let renditions = renditions(row, &urls);
     Ok(PostView {
         id: row.id,
         author: AuthorView {
@@ -65,11 +87,47 @@ pub async fn post_view(media: &dyn MediaStore, row: &PostRow) -> Result<PostView
             content_type: row.content_type.clone(),
             bytes: row.bytes,
             blurhash: row.blurhash.clone(),
+            renditions,
         },
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
         version: row.version,
     })
+}
+
+/// The renditions of the post's image with their sizes, which follow from the original's and are computed as
+/// the pipeline computed them when it made the files.
+fn renditions(row: &PostRow, urls: &ImageUrls) -> Vec<RenditionView> {
+    let image = &row.image;
+    let width = u32::try_from(row.width).unwrap_or(0);
+    let height = u32::try_from(row.height).unwrap_or(0);
+    let candidates = [
+        (Size::Display, Some(&image.display_key), Some(&urls.display)),
+        (
+            Size::Display,
+            image.display_webp_key.as_ref(),
+            urls.display_webp.as_ref(),
+        ),
+        (Size::Thumbnail, Some(&image.thumbnail_key), Some(&urls.thumbnail)),
+        (
+            Size::Thumbnail,
+            image.thumbnail_webp_key.as_ref(),
+            urls.thumbnail_webp.as_ref(),
+        ),
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|(size, key, url)| {
+            let (width, height) = rendition_size(width, height, size);
+            Some(RenditionView {
+                name: size.name(),
+                content_type: content_type_of(key?)?,
+                width,
+                height,
+                url: url?.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The entity tag of a post version.

@@ -428,8 +428,9 @@ async fn purge(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     Ok((StatusCode::CREATED, Json(json!({ "requestId": random_hex(12) }))).into_response())
 }
 
-/// The CDN: public. Like ImageKit it applies a width transformation (`?tr=w-N`, resizing down to N
-/// pixels wide, keeping the aspect ratio); other transformations are ignored.
+/// The CDN: public. Like ImageKit it applies a size transformation (`?tr=w-N,h-M`, resizing down to
+/// fit N × M, keeping the aspect ratio) and a format one (`f-webp`, `f-jpg`, `f-png`); without `f-`
+/// the output keeps the original's format. Other transformations are ignored.
 async fn serve_file(
     State(shared): State<Arc<Shared>>,
     Path(path): Path<String>,
@@ -450,28 +451,48 @@ async fn serve_file(
             None => return Ok(StatusCode::NOT_FOUND.into_response()),
         }
     };
-    let dimension = |prefix: &str| {
+    let transform = |prefix: &str| {
         query
             .get("tr")
-            .and_then(|tr| tr.split(',').find_map(|t| t.strip_prefix(prefix)?.parse::<u32>().ok()))
+            .and_then(|tr| tr.split(',').find_map(|t| t.strip_prefix(prefix).map(str::to_owned)))
     };
+    let dimension = |prefix: &str| transform(prefix).and_then(|v| v.parse::<u32>().ok());
     let width = dimension("w-");
     let height = dimension("h-").unwrap_or(u32::MAX);
-    let Some(width) = width else {
-        return Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response());
+    let format = match transform("f-").as_deref() {
+        Some("webp") => Some((image::ImageFormat::WebP, "image/webp")),
+        Some("jpg") => Some((image::ImageFormat::Jpeg, "image/jpeg")),
+        Some("png") => Some((image::ImageFormat::Png, "image/png")),
+        _ => None,
     };
+    if width.is_none() && format.is_none() {
+        return Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response());
+    }
     let Ok(img) = image::load_from_memory(&bytes) else {
         return Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response());
     };
-    let resized = if img.width() > width || img.height() > height {
-        img.resize(width, height, image::imageops::FilterType::Triangle)
-    } else {
-        img
+    let shrink = width.filter(|&width| img.width() > width || img.height() > height);
+    let (format, out_mime) = match (format, mime.as_str()) {
+        (Some(chosen), _) => chosen,
+        (None, "image/png") => (image::ImageFormat::Png, "image/png"),
+        (None, _) => (image::ImageFormat::Jpeg, "image/jpeg"),
+    };
+    if shrink.is_none() && out_mime == mime {
+        return Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response());
+    }
+    let resized = match shrink {
+        Some(width) => img.resize(width, height, image::imageops::FilterType::Triangle),
+        None => img,
+    };
+    // The image crate's WebP encoder is lossless and takes 8-bit RGB(A) only; ImageKit's is lossy, but
+    // what a client can check is the format and the size.
+    let pixels = match format {
+        image::ImageFormat::Jpeg => image::DynamicImage::ImageRgb8(resized.to_rgb8()),
+        _ => image::DynamicImage::ImageRgba8(resized.to_rgba8()),
     };
     let mut out = std::io::Cursor::new(Vec::new());
-    resized
-        .to_rgb8()
-        .write_to(&mut out, image::ImageFormat::Jpeg)
+    pixels
+        .write_to(&mut out, format)
         .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error."))?;
-    Ok(([(header::CONTENT_TYPE, "image/jpeg".to_owned())], out.into_inner()).into_response())
+    Ok(([(header::CONTENT_TYPE, out_mime.to_owned())], out.into_inner()).into_response())
 }

@@ -1,6 +1,8 @@
 //! Image posts end to end: upload sanitising, hostile inputs, the feed, ownership, concurrency
 //! controls, idempotency and quotas. The same suite runs on every storage driver.
 
+mod renditions;
+
 use rampart::args;
 
 use futures::future::join_all;

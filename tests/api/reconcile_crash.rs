@@ -43,10 +43,14 @@ fn key_from(secs_ago: u64) -> String {
     format!("p/{}", uuid::Uuid::new_v7(ts).simple())
 }
 
+/// Objects under `key` as an upload that never got its row leaves them, WebP renditions included.
 fn plant(media: &Path, key: &str) {
     let dir = media.join(key);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("original.jpg"), fixtures::jpeg(10, 10)).unwrap();
+    for webp in ["display.webp", "thumb.webp"] {
+        std::fs::write(dir.join(webp), b"RIFF\0\0\0\0WEBP").unwrap();
+    }
 }
 
 #[tokio::test]
@@ -91,8 +95,29 @@ async fn reconcile_removes_old_orphans_and_posts_whose_media_is_gone() {
     assert!(media.join(&old).exists(), "a dry run changes nothing");
     assert_eq!(app.post_count().await, 2);
 
+    let keep_id: uuid::Uuid = keep["id"].as_str().unwrap().parse().unwrap();
+    let (keep_key,): (String,) = (app.state.db())
+        .fetch_one("SELECT base_key FROM posts WHERE id = $1", args![keep_id])
+        .await
+        .unwrap();
+    let keep_webp = [
+        media.join(&keep_key).join("display.webp"),
+        media.join(&keep_key).join("thumb.webp"),
+    ];
+    assert!(
+        keep_webp.iter().all(|f| f.is_file()),
+        "the kept post has WebP renditions"
+    );
+
     reconcile(app.dir.path(), false);
-    assert!(!media.join(&old).exists(), "the old orphan is gone");
+    assert!(
+        !media.join(&old).exists(),
+        "the old orphan is gone, WebP objects and all"
+    );
+    assert!(
+        keep_webp.iter().all(|f| f.is_file()),
+        "a post's WebP objects are its own, not orphans"
+    );
     assert!(
         media.join(&fresh).exists(),
         "a possible upload in progress is left alone"

@@ -29,7 +29,7 @@ fn encode(width: u32, height: u32, format: ImageFormat) -> Bytes {
     Bytes::from(out.into_inner())
 }
 
-/// A JPEG original and display and a PNG thumbnail, small but real.
+/// A JPEG original and display, a PNG thumbnail and WebP copies of the last two, small but real.
 fn sample_set() -> ImageSet {
     let rendition = |bytes, content_type, extension| Rendition {
         bytes,
@@ -40,6 +40,8 @@ fn sample_set() -> ImageSet {
         original: rendition(encode(64, 48, ImageFormat::Jpeg), "image/jpeg", "jpg"),
         display: rendition(encode(32, 24, ImageFormat::Jpeg), "image/jpeg", "jpg"),
         thumbnail: rendition(encode(16, 12, ImageFormat::Png), "image/png", "png"),
+        display_webp: Some(rendition(encode(32, 24, ImageFormat::WebP), "image/webp", "webp")),
+        thumbnail_webp: Some(rendition(encode(16, 12, ImageFormat::WebP), "image/webp", "webp")),
     }
 }
 
@@ -147,10 +149,13 @@ async fn s3_stores_serves_lists_and_removes_an_image() {
     let store = build(&s3_settings(&endpoint, &fresh_bucket(&endpoint).await));
     let base_key = new_base_key();
     let set = sample_set();
+    let webp = |r: &Option<Rendition>| r.as_ref().unwrap().bytes.clone();
     let expected = [
         (set.original.bytes.clone(), "image/jpeg"),
         (set.display.bytes.clone(), "image/jpeg"),
         (set.thumbnail.bytes.clone(), "image/png"),
+        (webp(&set.display_webp), "image/webp"),
+        (webp(&set.thumbnail_webp), "image/webp"),
     ];
 
     let image = store.store(&base_key, set).await.expect("store");
@@ -158,11 +163,20 @@ async fn s3_stores_serves_lists_and_removes_an_image() {
     assert_eq!(image.driver, "s3");
     assert_eq!(image.original_key, format!("{base_key}/original.jpg"));
     assert_eq!(image.thumbnail_key, format!("{base_key}/thumb.png"));
+    assert_eq!(image.display_webp_key, Some(format!("{base_key}/display.webp")));
+    assert_eq!(image.thumbnail_webp_key, Some(format!("{base_key}/thumb.webp")));
     assert!(store.exists(&image).await.unwrap());
     let urls = store.urls(&image).await.unwrap();
-    for (url, (bytes, content_type)) in [&urls.original, &urls.display, &urls.thumbnail]
-        .into_iter()
-        .zip(expected)
+    let (display_webp, thumbnail_webp) = (urls.display_webp.clone().unwrap(), urls.thumbnail_webp.clone().unwrap());
+    for (url, (bytes, content_type)) in [
+        &urls.original,
+        &urls.display,
+        &urls.thumbnail,
+        &display_webp,
+        &thumbnail_webp,
+    ]
+    .into_iter()
+    .zip(expected)
     {
         assert!(url.contains("X-Amz-Signature="), "presigned: {url}");
         let (status, served_type, served) = fetch(url).await;
@@ -176,7 +190,9 @@ async fn s3_stores_serves_lists_and_removes_an_image() {
 
     assert!(!store.exists(&image).await.unwrap());
     assert!(!store.list_base_keys().await.unwrap().contains(&base_key));
-    assert_eq!(fetch(&urls.original).await.0, 404);
+    for url in [&urls.original, &display_webp, &thumbnail_webp] {
+        assert_eq!(fetch(url).await.0, 404, "{url}");
+    }
     store.remove(&image).await.expect("removing twice succeeds");
 }
 
@@ -192,6 +208,8 @@ async fn s3_with_a_public_base_url_gives_plain_urls_without_calling_the_service(
         original_key: format!("{base_key}/original.jpg"),
         display_key: format!("{base_key}/display.jpg"),
         thumbnail_key: format!("{base_key}/thumb.png"),
+        display_webp_key: Some(format!("{base_key}/display.webp")),
+        thumbnail_webp_key: None,
         provider: None,
     };
 
@@ -209,6 +227,11 @@ async fn s3_with_a_public_base_url_gives_plain_urls_without_calling_the_service(
         urls.thumbnail,
         format!("https://cdn.example.com/media/{base_key}/thumb.png")
     );
+    assert_eq!(
+        urls.display_webp,
+        Some(format!("https://cdn.example.com/media/{base_key}/display.webp"))
+    );
+    assert_eq!(urls.thumbnail_webp, None, "a rendition the record lacks has no URL");
 }
 
 #[tokio::test]
@@ -313,6 +336,14 @@ async fn imagekit_stores_serves_lists_removes_and_purges_an_image() {
         image.thumbnail_key,
         format!("{}?tr=w-320,h-320,c-at_max", image.original_key)
     );
+    assert_eq!(
+        image.display_webp_key,
+        Some(format!("{}?tr=w-1080,h-1080,c-at_max,f-webp", image.original_key))
+    );
+    assert_eq!(
+        image.thumbnail_webp_key,
+        Some(format!("{}?tr=w-320,h-320,c-at_max,f-webp", image.original_key))
+    );
     let provider = image.provider.as_ref().expect("provider metadata");
     assert!(!provider["fileId"].as_str().unwrap().is_empty());
     assert_eq!(
@@ -342,6 +373,22 @@ async fn imagekit_stores_serves_lists_removes_and_purges_an_image() {
         assert_eq!(content_type.as_deref(), Some("image/jpeg"), "{url}");
         assert_eq!(served, original, "{url}");
     }
+    let (display_webp, thumbnail_webp) = (urls.display_webp.clone().unwrap(), urls.thumbnail_webp.clone().unwrap());
+    assert_eq!(
+        display_webp,
+        format!("{}?tr=w-1080,h-1080,c-at_max,f-webp", urls.original)
+    );
+    assert_eq!(
+        thumbnail_webp,
+        format!("{}?tr=w-320,h-320,c-at_max,f-webp", urls.original)
+    );
+    for url in [&display_webp, &thumbnail_webp] {
+        let (status, content_type, served) = fetch(url).await;
+        assert_eq!(status, 200, "{url}");
+        assert_eq!(content_type.as_deref(), Some("image/webp"), "{url}");
+        assert_eq!(image::guess_format(&served).ok(), Some(ImageFormat::WebP), "{url}");
+    }
+    assert_eq!(standin.file_count(), 1, "WebP renditions are made by URL, not uploaded");
     assert_eq!(store.list_base_keys().await.unwrap(), vec![base_key.clone()]);
 
     store.remove(&image).await.expect("remove");

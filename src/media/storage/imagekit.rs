@@ -1,7 +1,8 @@
 //! The ImageKit driver, through ImageKit's published REST API.
 //!
-//! Only the original is uploaded; the display and thumbnail renditions are ImageKit URL
-//! transformations of it (`?tr=w-1080`, `?tr=w-320`), so one upload is the whole unit.
+//! Only the original is uploaded; the display and thumbnail renditions, and their WebP versions, are
+//! ImageKit URL transformations of it (`?tr=w-1080…`, `?tr=w-320…`, with `f-webp`), so one upload is
+//! the whole unit.
 //!
 //! Keys: `original_key` is ImageKit's `filePath` (`{folder}/p/<id>/original.<ext>`); `display_key`
 //! and `thumbnail_key` are that path plus the transformation query. They describe what clients get;
@@ -24,6 +25,9 @@ use crate::config::ImageKitSettings;
 // Fit within a square box (the longest side is bounded) and never enlarge (`c-at_max`).
 const DISPLAY_TRANSFORM: &str = "w-1080,h-1080,c-at_max";
 const THUMBNAIL_TRANSFORM: &str = "w-320,h-320,c-at_max";
+// The same, as WebP (`f-webp`): ImageKit converts on its CDN, so nothing more is uploaded.
+const DISPLAY_WEBP_TRANSFORM: &str = "w-1080,h-1080,c-at_max,f-webp";
+const THUMBNAIL_WEBP_TRANSFORM: &str = "w-320,h-320,c-at_max,f-webp";
 /// The list API's largest page.
 const PAGE: usize = 1000;
 
@@ -251,6 +255,8 @@ impl MediaStore for ImageKitStore {
             original_key: file.file_path.clone(),
             display_key: with_transform(&file.file_path, DISPLAY_TRANSFORM),
             thumbnail_key: with_transform(&file.file_path, THUMBNAIL_TRANSFORM),
+            display_webp_key: Some(with_transform(&file.file_path, DISPLAY_WEBP_TRANSFORM)),
+            thumbnail_webp_key: Some(with_transform(&file.file_path, THUMBNAIL_WEBP_TRANSFORM)),
             provider: Some(json!({
                 "fileId": file.file_id,
                 "url": file.url,
@@ -274,9 +280,13 @@ impl MediaStore for ImageKitStore {
 
     async fn urls(&self, image: &StoredImage) -> Result<ImageUrls, StorageError> {
         let original = self.public_url(&image.original_key);
+        // Records made before WebP renditions existed offer none, like the other drivers' records.
+        let webp = |key: &Option<String>, transform| key.as_ref().map(|_| with_transform(&original, transform));
         Ok(ImageUrls {
             display: with_transform(&original, DISPLAY_TRANSFORM),
             thumbnail: with_transform(&original, THUMBNAIL_TRANSFORM),
+            display_webp: webp(&image.display_webp_key, DISPLAY_WEBP_TRANSFORM),
+            thumbnail_webp: webp(&image.thumbnail_webp_key, THUMBNAIL_WEBP_TRANSFORM),
             original,
         })
     }

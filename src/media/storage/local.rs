@@ -95,12 +95,7 @@ impl MediaStore for LocalStore {
 
     async fn store(&self, base_key: &str, set: ImageSet) -> Result<StoredImage, StorageError> {
         let image = StoredImage::keyed(self.name(), base_key, &set);
-        let writes = [
-            (&image.original_key, &set.original),
-            (&image.display_key, &set.display),
-            (&image.thumbnail_key, &set.thumbnail),
-        ];
-        for (key, rendition) in writes {
+        for (key, rendition) in image.writes(&set) {
             if let Err(e) = self.write(key, rendition).await {
                 let _ = self.remove(&image).await;
                 return Err(e);
@@ -110,7 +105,7 @@ impl MediaStore for LocalStore {
     }
 
     async fn remove(&self, image: &StoredImage) -> Result<(), StorageError> {
-        for key in [&image.original_key, &image.display_key, &image.thumbnail_key] {
+        for key in image.keys() {
             self.remove_key(key).await?;
         }
         if let Some(dir) = self.path_for(&image.base_key) {
@@ -125,11 +120,13 @@ impl MediaStore for LocalStore {
             original: url(&image.original_key),
             display: url(&image.display_key),
             thumbnail: url(&image.thumbnail_key),
+            display_webp: image.display_webp_key.as_deref().map(url),
+            thumbnail_webp: image.thumbnail_webp_key.as_deref().map(url),
         })
     }
 
     async fn exists(&self, image: &StoredImage) -> Result<bool, StorageError> {
-        for key in [&image.original_key, &image.display_key, &image.thumbnail_key] {
+        for key in image.keys() {
             match self.path_for(key) {
                 Some(p) if tokio::fs::try_exists(&p).await? => {}
                 _ => return Ok(false),

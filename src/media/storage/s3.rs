@@ -1,14 +1,15 @@
 //! The S3 driver: any S3-compatible service (AWS, MinIO, R2, moto) through `object_store`.
 //!
-//! Renditions are written side by side under `p/<id>/`. Every call to the service is bounded by
-//! `storage.timeout_ms`; a failed or timed-out upload deletes whatever it wrote. A write still in
-//! flight when the deadline passes may land after that cleanup; reconciliation (`list_base_keys`)
-//! finds such orphans.
+//! Renditions (with their WebP copies) are written side by side under `p/<id>/`. Every call to the
+//! service is bounded by `storage.timeout_ms`; a failed or timed-out upload deletes whatever it wrote.
+//! A write still in flight when the deadline passes may land after that cleanup; reconciliation
+//! (`list_base_keys`) finds such orphans.
 
 use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::join_all;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::client::{HttpError, HttpErrorKind};
 use object_store::path::Path;
@@ -133,6 +134,13 @@ impl S3Store {
             .await?;
         Ok(url.to_string())
     }
+
+    async fn optional_url(&self, key: Option<&str>) -> Result<Option<String>, StorageError> {
+        match key {
+            Some(key) => self.url(key).await.map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 #[async_trait]
@@ -144,12 +152,8 @@ impl MediaStore for S3Store {
     async fn store(&self, base_key: &str, set: ImageSet) -> Result<StoredImage, StorageError> {
         let image = StoredImage::keyed(self.name(), base_key, &set);
         // Written concurrently, so the whole upload takes about one round trip and one deadline.
-        let (original, display, thumbnail) = tokio::join!(
-            self.put(&image.original_key, &set.original),
-            self.put(&image.display_key, &set.display),
-            self.put(&image.thumbnail_key, &set.thumbnail),
-        );
-        if let Err(e) = original.and(display).and(thumbnail) {
+        let puts = image.writes(&set).into_iter().map(|(key, r)| self.put(key, r));
+        if let Err(e) = join_all(puts).await.into_iter().collect::<Result<Vec<()>, _>>() {
             if let Err(cleanup) = self.remove(&image).await {
                 tracing::warn!(base_key, error = %cleanup, "could not remove a partly stored image; reconciliation will");
             }
@@ -159,12 +163,8 @@ impl MediaStore for S3Store {
     }
 
     async fn remove(&self, image: &StoredImage) -> Result<(), StorageError> {
-        let (a, b, c) = tokio::join!(
-            self.delete(&image.original_key),
-            self.delete(&image.display_key),
-            self.delete(&image.thumbnail_key),
-        );
-        a.and(b).and(c)
+        let deletes = image.keys().into_iter().map(|key| self.delete(key));
+        join_all(deletes).await.into_iter().collect()
     }
 
     async fn urls(&self, image: &StoredImage) -> Result<ImageUrls, StorageError> {
@@ -172,16 +172,15 @@ impl MediaStore for S3Store {
             original: self.url(&image.original_key).await?,
             display: self.url(&image.display_key).await?,
             thumbnail: self.url(&image.thumbnail_key).await?,
+            display_webp: self.optional_url(image.display_webp_key.as_deref()).await?,
+            thumbnail_webp: self.optional_url(image.thumbnail_webp_key.as_deref()).await?,
         })
     }
 
     async fn exists(&self, image: &StoredImage) -> Result<bool, StorageError> {
-        let (a, b, c) = tokio::join!(
-            self.present(&image.original_key),
-            self.present(&image.display_key),
-            self.present(&image.thumbnail_key),
-        );
-        Ok(a? && b? && c?)
+        let checks = image.keys().into_iter().map(|key| self.present(key));
+        let present = join_all(checks).await.into_iter().collect::<Result<Vec<bool>, _>>()?;
+        Ok(present.into_iter().all(|p| p))
     }
 
     async fn list_base_keys(&self) -> Result<Vec<String>, StorageError> {
