@@ -1,7 +1,9 @@
 //! Maintenance, apart from the features it maintains: moving a database between engines
 //! (`rampart migrate-data`), reconciling stored media with the posts table (`rampart media
-//! reconcile`), and the periodic clean-up every instance runs.
+//! reconcile`), backups and restores (`rampart backup`, `rampart restore`, scheduled backups), and the
+//! periodic clean-up every instance runs.
 
+pub mod backup;
 pub mod housekeeping;
 pub mod reconcile;
 pub mod transfer;
