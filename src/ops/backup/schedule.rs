@@ -46,7 +46,7 @@ pub async fn run_once(settings: &Settings, db: &Db) -> anyhow::Result<Option<Pat
         lock = Some(tx);
     }
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-    let stamp = stamp(crate::domain::now())?;
+    let stamp = stamp(crate::domain::now());
     let partial = root.join(format!("{PARTIAL}{stamp}"));
     let done = root.join(format!("{PREFIX}{stamp}"));
     if let Err(e) = super::take(settings, &partial).await {
@@ -61,9 +61,18 @@ pub async fn run_once(settings: &Settings, db: &Db) -> anyhow::Result<Option<Pat
 }
 
 /// `20261205T233000.123Z`: sorts by time as text, and is a valid file name everywhere.
-fn stamp(t: time::OffsetDateTime) -> anyhow::Result<String> {
-    let format = time::format_description::parse("[year][month][day]T[hour][minute][second].[subsecond digits:3]Z")?;
-    Ok(t.to_offset(time::UtcOffset::UTC).format(&format)?)
+fn stamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 /// Deletes the oldest finished backups beyond `keep`, and unfinished ones other than `current` (left by
@@ -95,7 +104,7 @@ mod tests {
     fn stamps_sort_by_time() {
         let a = time::OffsetDateTime::from_unix_timestamp_nanos(1_796_464_799_999_000_000).unwrap();
         let b = a + time::Duration::milliseconds(2);
-        let (sa, sb) = (stamp(a).unwrap(), stamp(b).unwrap());
+        let (sa, sb) = (stamp(a), stamp(b));
         assert_eq!(sa, "20261205T095959.999Z");
         assert!(sb.starts_with("20261205T100000.001"), "{sb}");
         assert!(sa < sb);
