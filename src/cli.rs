@@ -1,5 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `migrate-data`, `admin create`, `config check`,
-//! `keys generate`.
+//! The command line: `serve` (default), `migrate`, `migrate-data`, `backup`, `restore`, `admin create`,
+//! `config check`, `keys generate`, `media reconcile`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -45,6 +45,23 @@ enum Command {
         /// a non-empty target.
         #[arg(long)]
         force: bool,
+    },
+    /// Take a consistent backup while Rampart runs: the database (SQLite snapshot or pg_dump), then the
+    /// local driver's media, and a manifest with a SHA-256 of every file.
+    Backup {
+        /// Folder to write; must be missing or empty.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty data folder (and, for PostgreSQL, an empty database), after
+    /// checking every file against the manifest.
+    Restore {
+        /// The backup folder (holding manifest.json).
+        dir: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Administrative accounts.
     #[command(subcommand)]
@@ -174,6 +191,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::MigrateData { from, to, force } => {
             telemetry::init(&settings);
             migrate_data(&settings, &from, &to, force).await
+        }
+        Command::Backup { out, data_dir } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            telemetry::init(&settings);
+            let manifest = crate::ops::backup::take(&settings, &out).await?;
+            let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+            println!(
+                "backed up {} database at migration {} ({} files, {bytes} bytes) to {}",
+                manifest.engine,
+                manifest.migration_version,
+                manifest.files.len(),
+                out.display()
+            );
+            if !manifest.media.included {
+                println!("media not included: {}", manifest.media.note);
+            }
+            Ok(())
+        }
+        Command::Restore { dir, data_dir } => {
+            if let Some(data_dir) = data_dir {
+                settings.data_dir = data_dir;
+            }
+            telemetry::init(&settings);
+            let restored = crate::ops::backup::restore::restore(&settings, &dir).await?;
+            let m = &restored.manifest;
+            println!(
+                "restored the {} database from {} (migration {}) and {} media files",
+                m.engine, m.started_at, m.migration_version, restored.media_files
+            );
+            if restored.pending_migrations {
+                println!("the backup predates this rampart: `rampart serve` applies the newer migrations at start");
+            }
+            Ok(())
         }
         Command::Admin(AdminCommand::Create {
             email,

@@ -66,8 +66,18 @@ impl Application {
         let sender = crate::mail::sender::spawn(self.state.clone(), self.transport);
         // Its passes are single statements, so stopping it at any point leaves nothing half done.
         let housekeeping = tokio::spawn(crate::ops::housekeeping::run(self.state.clone()));
+        // A backup cut short leaves only a `.partial-…` folder, which the next run removes.
+        let backups = self
+            .state
+            .settings()
+            .backup
+            .scheduled()
+            .then(|| tokio::spawn(crate::ops::backup::schedule::run(self.state.clone())));
         let served = server::serve(self.listener, app, options, shutdown).await;
         housekeeping.abort();
+        if let Some(backups) = backups {
+            backups.abort();
+        }
         sender.stop().await;
         served?;
         self.state.db().close().await;

@@ -6,6 +6,7 @@
 //! at load time; secrets are `SecretString`s, which print redacted.
 
 mod auth;
+mod backup;
 mod mail;
 mod posts;
 mod secret;
@@ -22,6 +23,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{Argon2Settings, AuthSettings, LimitSettings, MAX_REFRESH_REUSE_GRACE_SECS, Rate};
+pub use backup::BackupSettings;
 pub use mail::{MailSettings, MailTransport, SmtpSecurity, SmtpSettings};
 pub use posts::{MULTIPART_FRAMING_BYTES, PostSettings};
 pub use secret::{non_empty, redact_url};
@@ -60,6 +62,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub posts: PostSettings,
     pub mail: MailSettings,
+    pub backup: BackupSettings,
 }
 
 impl Default for Settings {
@@ -78,6 +81,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             posts: PostSettings::default(),
             mail: MailSettings::default(),
+            backup: BackupSettings::default(),
         }
     }
 }
@@ -148,6 +152,7 @@ impl Settings {
         self.http.check(self.env, &mut problems);
         self.posts.check(&mut problems);
         self.mail.check(self.env, &mut problems);
+        self.backup.check(&self.data_dir, &mut problems);
         if self.posts.upload_body_limit() > self.http.body_limit_bytes {
             problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());
         }
@@ -180,7 +185,7 @@ fn origin_of(addr: SocketAddr) -> String {
 
 /// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
 /// `RAMPART_TEST_*`, `RAMPART_CONFIG`) are not settings and are left alone.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "env",
     "bind",
     "data_dir",
@@ -194,6 +199,7 @@ const SECTIONS: [&str; 13] = [
     "storage",
     "posts",
     "mail",
+    "backup",
 ];
 
 fn is_setting(key: &figment::value::UncasedStr) -> bool {

@@ -109,6 +109,8 @@ pub async fn check(state: &AppState) -> (Report, Option<OutboxDepth>) {
             original_key: format!("{PROBE_KEY}/original.jpg"),
             display_key: format!("{PROBE_KEY}/display.jpg"),
             thumbnail_key: format!("{PROBE_KEY}/thumb.jpg"),
+            display_webp_key: None,
+            thumbnail_webp_key: None,
             provider: None,
         };
         // Whether the key exists does not matter; that the service answered does.

@@ -1,7 +1,9 @@
 //! Maintenance, apart from the features it maintains: moving a database between engines
 //! (`rampart migrate-data`), reconciling stored media with the posts table (`rampart media
-//! reconcile`), the periodic clean-up every instance runs, and the health report.
+//! reconcile`), backups and restores (`rampart backup`, `rampart restore`, scheduled backups), the
+//! periodic clean-up every instance runs, and the health report.
 
+pub mod backup;
 pub mod health;
 pub mod housekeeping;
 pub mod reconcile;

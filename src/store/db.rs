@@ -58,6 +58,15 @@ impl Db {
         Ok(Db { engine })
     }
 
+    /// The latest migration this binary carries for `backend`.
+    pub fn latest_migration(backend: Backend) -> i64 {
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
     pub fn backend(&self) -> Backend {
         match self.engine {
             Engine::Sqlite(_) => Backend::Sqlite,
@@ -173,6 +182,23 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Like [`Tx::serialise`], but gives up at once: `false` when another transaction holds `lock`.
+    pub async fn try_serialise(&mut self, lock: Lock) -> Result<bool, Error> {
+        if let TxInner::Postgres(conn) = &mut self.inner {
+            let (class, item) = lock.keys();
+            let conn = Tx::pg(conn)?;
+            let got = sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_xact_lock($1, $2)")
+                .bind(class)
+                .bind(item)
+                .fetch_one(conn.get()?)
+                .await;
+            return Ok(conn.check(got)?);
+        }
+        Ok(true)
+    }
+}
+
 impl Drop for Tx {
     fn drop(&mut self) {
         match &mut self.inner {
@@ -197,6 +223,8 @@ pub enum Lock {
     AdminSet,
     /// One author's quota: their posts in the last hour and bytes in the last day.
     AuthorQuota(uuid::Uuid),
+    /// "One scheduled backup at a time" among the instances sharing a database.
+    ScheduledBackup,
 }
 
 impl Lock {
@@ -204,6 +232,7 @@ impl Lock {
     fn keys(self) -> (i32, i32) {
         match self {
             Lock::AdminSet => (7_242_001, 0),
+            Lock::ScheduledBackup => (7_242_003, 0),
             Lock::AuthorQuota(id) => {
                 let b = id.as_bytes();
                 // The random tail of a UUIDv7 spreads authors over the item space.

@@ -25,6 +25,7 @@ use anyhow::Context;
 
 pub use db::{Backend, Db, Exec, Lock, Tx};
 pub use error::Error;
+pub use sqlite::path_of as sqlite_path;
 
 use crate::config::Settings;
 

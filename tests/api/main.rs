@@ -6,6 +6,7 @@ mod imagekit_standin;
 mod accounts;
 mod admin;
 mod authenticator;
+mod backup;
 mod cli;
 mod contract;
 mod edge;
