@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod mail;
 pub mod media;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod posts;

@@ -7,6 +7,7 @@
 
 mod auth;
 mod mail;
+mod metrics;
 mod posts;
 mod secret;
 mod server;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auth::{Argon2Settings, AuthSettings, LimitSettings, Rate};
 pub use mail::{MailSettings, MailTransport, SmtpSecurity, SmtpSettings};
+pub use metrics::{MetricsBind, MetricsSettings};
 pub use posts::{MULTIPART_FRAMING_BYTES, PostSettings};
 pub use secret::{non_empty, redact_url};
 pub use server::{HttpSettings, LogFormat, LogSettings};
@@ -58,6 +60,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub posts: PostSettings,
     pub mail: MailSettings,
+    pub metrics: MetricsSettings,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             posts: PostSettings::default(),
             mail: MailSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -128,6 +132,7 @@ impl Settings {
         self.http.check(self.env, &mut problems);
         self.posts.check(&mut problems);
         self.mail.check(self.env, &mut problems);
+        self.metrics.check(self.env, &mut problems);
         if self.posts.upload_body_limit() > self.http.body_limit_bytes {
             problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());
         }
@@ -147,7 +152,7 @@ impl Settings {
 
 /// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
 /// `RAMPART_TEST_*`, `RAMPART_CONFIG`) are not settings and are left alone.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "env",
     "bind",
     "data_dir",
@@ -161,6 +166,7 @@ const SECTIONS: [&str; 13] = [
     "storage",
     "posts",
     "mail",
+    "metrics",
 ];
 
 fn is_setting(key: &figment::value::UncasedStr) -> bool {
@@ -256,6 +262,7 @@ mod tests {
         });
         s.database.url = Some("postgres://app:db-secret-value@db/rampart".into());
         s.redis.url = Some("redis://:redis-secret-value@cache:6379".into());
+        s.metrics.token = Some("metrics-secret-value".into());
         let mut other = Settings::default();
         other.storage.driver = StorageDriver::ImageKit(ImageKitSettings {
             private_key: Some("private_ik_value".into()),
@@ -271,6 +278,7 @@ mod tests {
             "smtp-secret-value",
             "db-secret-value",
             "redis-secret-value",
+            "metrics-secret-value",
         ] {
             assert!(!text.contains(secret), "{secret} leaked");
         }

@@ -132,6 +132,15 @@ pub async fn delete_pending_for(mut ex: impl Exec, address: &str) -> Result<u64,
     .await
 }
 
+/// How many messages are not sent yet, due or not (the outbox depth of the metrics).
+#[tracing::instrument(skip_all)]
+pub async fn unsent_count(mut ex: impl Exec) -> Result<i64, Error> {
+    let (n,): (i64,) = ex
+        .fetch_one("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL", &[])
+        .await?;
+    Ok(n)
+}
+
 /// Deletes mail sent before `sent_before`; unsent mail is never pruned.
 #[tracing::instrument(skip_all)]
 pub async fn prune_sent(mut ex: impl Exec, sent_before: OffsetDateTime) -> Result<u64, Error> {

@@ -14,6 +14,7 @@ mod fixtures;
 mod housekeeping;
 mod limits;
 mod mail;
+mod metrics;
 mod migrate_data;
 mod multi_instance;
 mod outage;
