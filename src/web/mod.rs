@@ -90,10 +90,10 @@ async fn serve_versioned_asset(Path((version, name)): Path<(String, String)>, he
 /// The asset, gzipped when the client takes it, or `304` when the client's copy is current.
 fn answer(asset: &assets::Asset, headers: &HeaderMap, cache: &'static str) -> Response {
     let etag = HeaderValue::from_str(&asset.etag).expect("hex in quotes");
-    let mut res = if headers.get(header::IF_NONE_MATCH).is_some_and(|tags| {
-        tags.to_str()
-            .is_ok_and(|t| t.split(',').any(|t| t.trim() == asset.etag))
-    }) {
+    let mut res = if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|tags| tags.to_str().is_ok_and(|t| t.split(',').any(|t| t.trim() == asset.etag)))
+    {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         match asset.gzip.as_ref().filter(|_| accepts_gzip(headers)) {

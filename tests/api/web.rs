@@ -118,14 +118,7 @@ async fn every_page_is_html_under_the_strict_content_security_policy() {
 #[tokio::test]
 async fn paths_outside_the_app_are_not_answered_with_the_shell() {
     let app = spawn_app().await;
-    for path in [
-        "/api/v1/nope",
-        "/p",
-        "/u/a/b",
-        "/settings/a/b",
-        "/index.html",
-        "/adminx",
-    ] {
+    for path in ["/api/v1/nope", "/p", "/u/a/b", "/settings/a/b", "/index.html", "/adminx"] {
         assert_problem(app.get(path).await, StatusCode::NOT_FOUND, "not_found").await;
     }
 }
@@ -151,12 +144,7 @@ async fn versioned_assets_are_immutable_and_compressed() {
     assert_eq!(h["content-encoding"], "gzip");
     assert_eq!(h["vary"], "accept-encoding");
     let gz = res.bytes().await.unwrap();
-    assert!(
-        gz.len() * 2 < plain.len(),
-        "{} gzipped bytes of {}",
-        gz.len(),
-        plain.len()
-    );
+    assert!(gz.len() * 2 < plain.len(), "{} gzipped bytes of {}", gz.len(), plain.len());
     let mut unzipped = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped).unwrap();
     assert_eq!(unzipped, plain, "the same file");
@@ -166,12 +154,7 @@ async fn versioned_assets_are_immutable_and_compressed() {
     assert_eq!(identity.bytes().await.unwrap(), plain);
 
     assert_ne!(root, "/assets/000000000000/", "the stale name below is another release");
-    assert_problem(
-        app.get("/assets/000000000000/app.js").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    assert_problem(app.get("/assets/000000000000/app.js").await, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 /// The shell and unversioned assets are revalidated: an unchanged one answers 304 with no body.
@@ -278,16 +261,10 @@ async fn the_script_is_javascript_and_posts_each_mailed_token_to_its_api_route()
     );
     // Cookie mode: the refresh token is an HttpOnly cookie the script never sees; a refresh sends the
     // CSRF token, which is the one thing kept in localStorage (so every tab has it).
-    assert!(
-        js.contains("refresh_cookie: true"),
-        "sign-ins ask for the refresh cookie"
-    );
+    assert!(js.contains("refresh_cookie: true"), "sign-ins ask for the refresh cookie");
     assert!(js.contains("'X-CSRF-Token'"), "refreshes carry the CSRF header");
     for body_mode in [".refresh_token", "'refresh_token'", "{ refresh_token"] {
-        assert!(
-            !js.contains(body_mode),
-            "no refresh token passes through the script ({body_mode})"
-        );
+        assert!(!js.contains(body_mode), "no refresh token passes through the script ({body_mode})");
     }
     assert_eq!(
         js.matches("localStorage.").count(),
