@@ -21,7 +21,7 @@ struct Sample {
 
 /// A parsed exposition: the declared type and help of each family, and every sample.
 #[derive(Debug, Default)]
-struct Exposition {
+pub struct Exposition {
     types: HashMap<String, String>,
     help: HashMap<String, String>,
     samples: Vec<Sample>,
@@ -192,7 +192,7 @@ impl Exposition {
     }
 
     /// The sum of every sample `name` whose labels include `labels`.
-    fn total(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub fn total(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.samples
             .iter()
             .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).is_some_and(|x| x == v)))
@@ -201,7 +201,8 @@ impl Exposition {
     }
 }
 
-async fn scrape(app: &TestApp) -> Exposition {
+/// Scrapes the app's metrics listener and parses the answer strictly.
+pub async fn scrape(app: &TestApp) -> Exposition {
     let port = app.metrics_port.expect("a metrics listener");
     let res = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
