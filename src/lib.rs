@@ -17,6 +17,7 @@ pub mod http;
 pub mod instance;
 pub mod mail;
 pub mod media;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod posts;

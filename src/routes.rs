@@ -15,7 +15,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::Settings;
+use crate::config::{MetricsBind, Settings};
 use crate::http::middleware as mw;
 use crate::state::AppState;
 
@@ -34,7 +34,10 @@ pub fn router(state: AppState) -> Router {
     let http = &state.settings().http;
     let (api, openapi) = crate::openapi::finish(api(&state));
     let layers = ServiceBuilder::new()
-        .layer(middleware::from_fn(mw::edge))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.as_ref().map(|m| m.http.clone()),
+            mw::edge,
+        ))
         .layer(cors(state.settings()))
         .layer(CatchPanicLayer::custom(mw::panic_response))
         .layer(TimeoutLayer::with_status_code(
@@ -53,6 +56,10 @@ pub fn router(state: AppState) -> Router {
             crate::media::serve::router()
         } else {
             Router::new()
+        })
+        .merge(match &state.settings().metrics {
+            m if m.enabled && m.bind == MetricsBind::Public => crate::metrics::serve::router(),
+            _ => Router::new(),
         })
         .layer(layers)
         .with_state(state)

@@ -11,7 +11,7 @@ use crate::auth::limiter::{InMemoryLimiter, Limiter, RedisLimiter};
 use crate::auth::password::Hasher;
 use crate::auth::tokens::Keys;
 use crate::auth::vault::Vault;
-use crate::config::Settings;
+use crate::config::{MetricsBind, Settings};
 use crate::http::server;
 use crate::mail::transport::Transport;
 use crate::state::AppState;
@@ -20,6 +20,8 @@ use crate::store::Db;
 /// A built application: state ready, listener bound.
 pub struct Application {
     listener: TcpListener,
+    /// The separate `/metrics` listener (`metrics.bind`), when metrics are on and not on the public port.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     transport: Arc<Transport>,
 }
@@ -35,8 +37,18 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         settings.follow_bound_address(listener.local_addr().context("reading the bound address")?);
         let state = build_state(settings).await?;
+        let metrics = &state.settings().metrics;
+        let metrics_listener = match metrics.bind {
+            MetricsBind::Address(addr) if metrics.enabled => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding metrics.bind {addr}"))?,
+            ),
+            _ => None,
+        };
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             transport,
         })
@@ -45,6 +57,12 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of the separate metrics listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     /// The state, for tools and tests that need the same database.
@@ -73,7 +91,24 @@ impl Application {
             .backup
             .scheduled()
             .then(|| tokio::spawn(crate::ops::backup::schedule::run(self.state.clone())));
+        let upkeep = self.state.metrics.as_ref().map(|m| m.spawn_upkeep());
+        // Scrapes go on while the public port drains, so the drain itself can be watched.
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = self.metrics_listener.map(|listener| {
+            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
+            let router = crate::metrics::serve::listener_router(self.state.clone());
+            tokio::spawn(server::serve(listener, router, options, async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         let served = server::serve(self.listener, app, options, shutdown).await;
+        let _ = stop_metrics.send(());
+        if let Some(task) = metrics_server {
+            let _ = task.await;
+        }
+        if let Some(task) = upkeep {
+            task.abort();
+        }
         housekeeping.abort();
         if let Some(backups) = backups {
             backups.abort();
@@ -87,7 +122,11 @@ impl Application {
 
 /// Builds the shared state: database (migrated), signing keys, hasher, limiter.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
-    let db = Db::connect(&settings).await?;
+    let metrics = settings.metrics.enabled.then(crate::metrics::Metrics::new);
+    let mut db = Db::connect(&settings).await?;
+    if let Some(m) = &metrics {
+        db = db.with_metrics(m.db.clone());
+    }
     db.migrate().await?;
     let keys = Keys::load(&settings.auth, &settings.data_dir)?;
     let vault = Vault::load(&settings.auth, &settings.data_dir)?;
@@ -104,7 +143,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         }
         None => Arc::new(InMemoryLimiter::new()),
     };
-    let media = crate::media::storage::from_settings(&settings)?;
+    let mut media = crate::media::storage::from_settings(&settings)?;
+    if let Some(m) = &metrics {
+        media = crate::metrics::storage::metered(media, m.clone());
+    }
     let image_permits = Arc::new(tokio::sync::Semaphore::new(settings.posts.image_concurrency.max(1)));
     let upload_budget = Arc::new(crate::posts::upload::Budget::new(settings.posts.upload_buffer_bytes));
     Ok(AppState {
@@ -119,5 +161,6 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         mailer: crate::mail::Mailer::new(),
         image_permits,
         upload_budget,
+        metrics,
     })
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub(crate) image_permits: Arc<tokio::sync::Semaphore>,
     /// Bounds the upload bodies held in memory.
     pub(crate) upload_budget: Arc<crate::posts::upload::Budget>,
+    /// The Prometheus recorder; `None` when `metrics.enabled` is off.
+    pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Read access to the state's parts (the fields are the crate's to build, not anyone's to replace).
@@ -77,5 +79,9 @@ impl AppState {
 
     pub fn upload_budget(&self) -> &Arc<crate::posts::upload::Budget> {
         &self.upload_budget
+    }
+
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.metrics.as_deref()
     }
 }

@@ -36,6 +36,8 @@ pub fn rampart_env(database_url: Option<&str>, log_level: &str) -> Vec<(String, 
     let mut env = vec![
         ("RAMPART_ENV".to_owned(), "development".to_owned()),
         ("RAMPART_LOG__LEVEL".to_owned(), log_level.to_owned()),
+        // Metrics as deployed (on, own listener); `--server-env RAMPART_METRICS__ENABLED=false` for the A/B.
+        ("RAMPART_METRICS__BIND".to_owned(), "127.0.0.1:0".to_owned()),
         ("RAMPART_POSTS__POSTS_PER_HOUR".to_owned(), "1000000000".to_owned()),
         ("RAMPART_POSTS__BYTES_PER_DAY".to_owned(), "1000000000000000".to_owned()),
     ];

@@ -7,6 +7,7 @@
 
 use uuid::Uuid;
 
+use crate::auth::limiter::LimitError;
 use crate::config::{LimitSettings, Rate};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -76,12 +77,35 @@ impl Limit<'_> {
         }
     }
 
+    /// The limit's name, for metrics: its variant, without the key's parts.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Limit::RegisterIp(_) => "register_ip",
+            Limit::RegisterEmail(_) => "register_email",
+            Limit::LoginIp(_) => "login_ip",
+            Limit::LoginFailures(_) => "login_failures",
+            Limit::LoginFailuresFromIp { .. } => "login_failures_from_ip",
+            Limit::RefreshIp(_) => "refresh_ip",
+            Limit::RefreshSession(_) => "refresh_session",
+            Limit::RecoveryIp(_) => "recovery_ip",
+            Limit::RecoveryEmail(_) => "recovery_email",
+            Limit::EmailChange(_) => "email_change",
+            Limit::VerificationResend(_) => "verification_resend",
+            Limit::PasswordRecheck(_) => "password_recheck",
+            Limit::SecondFactor(_) => "second_factor",
+        }
+    }
+
     /// Takes one token; over the limit is `429 rate_limited`, an unreachable limiter `503`.
     pub async fn hit(&self, state: &AppState) -> Result<(), AppError> {
-        Ok(state
+        let taken = state
             .limiter()
             .hit(&self.key(), self.rate(&state.settings().limits))
-            .await?)
+            .await;
+        if let (Err(LimitError::Limited(_)), Some(metrics)) = (&taken, state.metrics()) {
+            metrics.limit_refused(self.name());
+        }
+        Ok(taken?)
     }
 
     /// Gives back a token taken by [`Limit::hit`] for an attempt that turned out not to count. A
@@ -118,6 +142,8 @@ mod tests {
         ];
         let keys: std::collections::HashSet<String> = all.iter().map(Limit::key).collect();
         assert_eq!(keys.len(), all.len(), "two limits share a bucket: {keys:?}");
+        let names: std::collections::HashSet<&str> = all.iter().map(Limit::name).collect();
+        assert_eq!(names.len(), all.len(), "two limits share a metric label: {names:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -67,6 +68,17 @@ pub struct Keys {
 #[derive(Default)]
 struct VerifiedTokens {
     map: Mutex<HashMap<Box<str>, Arc<Claims>>>,
+    /// Lookups answered from the map, and the others, for the metrics.
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How the verified-token cache has done since start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: usize,
 }
 
 /// At ~0.5 KiB per token, at most ~5 MiB. When full, expired entries go; if none had, everything does.
@@ -75,8 +87,13 @@ const VERIFIED_TOKENS_MAX: usize = 10_000;
 impl VerifiedTokens {
     fn get(&self, token: &str, now: u64, leeway: u64) -> Option<Arc<Claims>> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let claims = map.get(token)?;
-        (now <= claims.exp.saturating_add(leeway)).then(|| claims.clone())
+        let found = map
+            .get(token)
+            .filter(|claims| now <= claims.exp.saturating_add(leeway))
+            .cloned();
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     fn put(&self, token: &str, claims: Arc<Claims>, now: u64, leeway: u64) {
@@ -135,6 +152,16 @@ impl Keys {
             audience: settings.audience.clone(),
             verified: VerifiedTokens::default(),
         })
+    }
+
+    /// Hits, misses and size of the verified-token cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        let cache = &self.verified;
+        CacheStats {
+            hits: cache.hits.load(Ordering::Relaxed),
+            misses: cache.misses.load(Ordering::Relaxed),
+            entries: cache.map.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        }
     }
 
     /// Lifetime of an access token in seconds.

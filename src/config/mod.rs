@@ -8,6 +8,7 @@
 mod auth;
 mod backup;
 mod mail;
+mod metrics;
 mod posts;
 mod secret;
 mod server;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use auth::{Argon2Settings, AuthSettings, LimitSettings, MAX_REFRESH_REUSE_GRACE_SECS, Rate};
 pub use backup::BackupSettings;
 pub use mail::{MailSettings, MailTransport, SmtpSecurity, SmtpSettings};
+pub use metrics::{MetricsBind, MetricsSettings};
 pub use posts::{MULTIPART_FRAMING_BYTES, PostSettings};
 pub use secret::{non_empty, redact_url};
 pub use server::{HttpSettings, LogFormat, LogSettings};
@@ -63,6 +65,7 @@ pub struct Settings {
     pub posts: PostSettings,
     pub mail: MailSettings,
     pub backup: BackupSettings,
+    pub metrics: MetricsSettings,
 }
 
 impl Default for Settings {
@@ -82,6 +85,7 @@ impl Default for Settings {
             posts: PostSettings::default(),
             mail: MailSettings::default(),
             backup: BackupSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -153,6 +157,7 @@ impl Settings {
         self.posts.check(&mut problems);
         self.mail.check(self.env, &mut problems);
         self.backup.check(&self.data_dir, &mut problems);
+        self.metrics.check(self.env, &mut problems);
         if self.posts.upload_body_limit() > self.http.body_limit_bytes {
             problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());
         }
@@ -185,7 +190,7 @@ fn origin_of(addr: SocketAddr) -> String {
 
 /// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
 /// `RAMPART_TEST_*`, `RAMPART_CONFIG`) are not settings and are left alone.
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "env",
     "bind",
     "data_dir",
@@ -200,6 +205,7 @@ const SECTIONS: [&str; 14] = [
     "posts",
     "mail",
     "backup",
+    "metrics",
 ];
 
 fn is_setting(key: &figment::value::UncasedStr) -> bool {
@@ -295,6 +301,7 @@ mod tests {
         });
         s.database.url = Some("postgres://app:db-secret-value@db/rampart".into());
         s.redis.url = Some("redis://:redis-secret-value@cache:6379".into());
+        s.metrics.token = Some("metrics-secret-value".into());
         let mut other = Settings::default();
         other.storage.driver = StorageDriver::ImageKit(ImageKitSettings {
             private_key: Some("private_ik_value".into()),
@@ -310,6 +317,7 @@ mod tests {
             "smtp-secret-value",
             "db-secret-value",
             "redis-secret-value",
+            "metrics-secret-value",
         ] {
             assert!(!text.contains(secret), "{secret} leaked");
         }

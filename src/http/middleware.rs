@@ -1,13 +1,15 @@
 //! The edge middleware every request passes: its request id, and on the way out security headers, the
 //! mapper that turns any error response not produced by [`AppError`] (axum's 404/405, body limits,
-//! timeouts) into problem+json, and the access log.
+//! timeouts) into problem+json, the access log, and the request metrics (`crate::metrics::http`).
 //!
 //! These are steps of one middleware rather than four layers: each `from_fn` layer boxes a future and
 //! clones the rest of the stack (CORS configuration included) on every request, which cost more than
 //! the steps themselves on a cheap read (`bench/README.md`, "Fixes").
 
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -15,10 +17,13 @@ use axum::response::Response;
 use super::request_id;
 use crate::error::code;
 use crate::error::{InternalCause, ProblemMarker, problem_response};
+use crate::metrics::http::HttpMetrics;
 
 /// Middleware: assigns the request id and runs the request inside its scope and span; the steps on
-/// the way out run innermost first, as the separate layers did.
-pub async fn edge(req: Request, next: Next) -> Response {
+/// the way out run innermost first, as the separate layers did. With metrics on, the request is
+/// counted under its route template once its final status is known.
+pub async fn edge(State(metrics): State<Option<Arc<HttpMetrics>>>, req: Request, next: Next) -> Response {
+    let observed = metrics.as_deref().map(|m| m.start(&req));
     let id = request_id::from_request(&req);
     let span = tracing::info_span!(
         "request",
@@ -39,6 +44,9 @@ pub async fn edge(req: Request, next: Next) -> Response {
     let mut res = request_id::scope(id, tracing::Instrument::instrument(work, span)).await;
     if let Some(h) = header {
         res.headers_mut().insert(request_id::HEADER, h);
+    }
+    if let Some(observed) = observed {
+        observed.finish(res.status());
     }
     res
 }

@@ -62,6 +62,11 @@ pub async fn run(state: AppState, transport: Arc<Transport>, shutdown: impl Futu
                 false
             }
         };
+        if let Some(metrics) = state.metrics()
+            && let Ok((depth, _failing)) = outbox::depth(state.db()).await
+        {
+            metrics.outbox_depth(depth);
+        }
         if full {
             continue;
         }
@@ -121,6 +126,9 @@ async fn deliver(state: &AppState, transport: &Transport, row: &OutboxRow, lease
             permanent: false,
         }),
     };
+    if let Some(metrics) = state.metrics() {
+        metrics.mail_delivered(outcome.as_ref().map(|_| ()).map_err(|e| e.permanent));
+    }
     match outcome {
         Ok(()) => {
             record_sent(state, row.id).await;

@@ -86,6 +86,7 @@ async fn create_post(
         )
         .await?;
     let upload = upload::read(multipart, limit, announced).await?;
+    state.metrics().inspect(|m| m.upload(upload.image.len()));
     let caption = Caption::parse(&upload.caption).map_err(|m| AppError::invalid("caption", m))?;
 
     let Some(key) = key else {
@@ -129,7 +130,11 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
     let timeout = Duration::from_millis(state.settings().storage.timeout_ms);
     let stored = tokio::time::timeout(timeout, state.media().store(&base_key, set))
         .await
-        .map_err(|_| crate::media::storage::StorageError::TimedOut)??;
+        .map_err(|_| {
+            // The driver's own future was dropped, so `metrics::storage` never saw this one.
+            (state.metrics()).inspect(|m| m.storage_error(state.media().name(), "store", "timeout"));
+            crate::media::storage::StorageError::TimedOut
+        })??;
     let id = crate::store::new_id();
     let new = store::posts::NewPost {
         id,
@@ -191,9 +196,11 @@ async fn sanitise(state: &AppState, bytes: bytes::Bytes) -> Result<Processed> {
         .acquire()
         .await
         .map_err(|e| anyhow::anyhow!("image permits closed: {e}"))?;
+    let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || image::process(bytes, &limits))
         .await
         .map_err(|e| anyhow::anyhow!("image task failed: {e}"))?;
+    state.metrics().inspect(|m| m.image_processed(started.elapsed()));
     result.map_err(|e| {
         let detail = e.to_string();
         match e.status() {

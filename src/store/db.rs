@@ -17,6 +17,7 @@ use super::Error;
 use super::pg::{self, Pg};
 use super::sqlite::{self, Sqlite};
 use super::value::{Arg, FromRow, Row};
+use crate::metrics::db::{DbMetrics, DbOp, PoolStats};
 
 /// Which engine the handle talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     engine: Engine,
+    /// Statement latency, when metrics are on.
+    metrics: Option<Arc<DbMetrics>>,
 }
 
 #[derive(Clone, Debug)]
@@ -55,7 +58,23 @@ impl Db {
         } else {
             anyhow::bail!("the database URL must start with sqlite: or postgres:");
         };
-        Ok(Db { engine })
+        Ok(Db { engine, metrics: None })
+    }
+
+    /// Records every statement run through this handle (and its transactions) in `metrics`.
+    pub fn with_metrics(self, metrics: Arc<DbMetrics>) -> Db {
+        Db {
+            metrics: Some(metrics),
+            ..self
+        }
+    }
+
+    /// The connections as they are now, for the metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        match &self.engine {
+            Engine::Sqlite(db) => db.stats(),
+            Engine::Postgres(pool) => pool.stats(),
+        }
     }
 
     /// The latest migration this binary carries for `backend`.
@@ -93,15 +112,21 @@ impl Db {
     /// Begins a transaction. On SQLite it holds the one writer (so transactions queue, and a read
     /// inside one cannot be invalidated by another writer); on PostgreSQL it is READ COMMITTED.
     pub async fn begin(&self) -> Result<Tx, Error> {
-        let inner = match &self.engine {
-            Engine::Sqlite(db) => {
-                let conn = db.writer().await?;
-                sqlite::execute(&conn, "BEGIN IMMEDIATE", &[])?;
-                TxInner::Sqlite(Some(conn))
-            }
-            Engine::Postgres(pool) => TxInner::Postgres(Some(pg_begin(pool, "BEGIN").await?)),
-        };
-        Ok(Tx { inner })
+        let inner = timed(self.metrics.as_deref(), DbOp::Begin, async {
+            Ok(match &self.engine {
+                Engine::Sqlite(db) => {
+                    let conn = db.writer().await?;
+                    sqlite::execute(&conn, "BEGIN IMMEDIATE", &[])?;
+                    TxInner::Sqlite(Some(conn))
+                }
+                Engine::Postgres(pool) => TxInner::Postgres(Some(pg_begin(pool, "BEGIN").await?)),
+            })
+        })
+        .await?;
+        Ok(Tx {
+            inner,
+            metrics: self.metrics.clone(),
+        })
     }
 
     /// Begins a read-only transaction that sees one snapshot throughout (for copying a database).
@@ -116,7 +141,10 @@ impl Db {
                 pg_begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
             )),
         };
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            metrics: self.metrics.clone(),
+        })
     }
 
     /// Whether the database answers, for readiness checks.
@@ -138,6 +166,7 @@ impl Db {
 /// An open transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     inner: TxInner,
+    metrics: Option<Arc<DbMetrics>>,
 }
 
 enum TxInner {
@@ -149,6 +178,11 @@ enum TxInner {
 
 impl Tx {
     pub async fn commit(mut self) -> Result<(), Error> {
+        let metrics = self.metrics.take();
+        timed(metrics.as_deref(), DbOp::Commit, self.commit_inner()).await
+    }
+
+    async fn commit_inner(&mut self) -> Result<(), Error> {
         match &mut self.inner {
             TxInner::Sqlite(conn) => {
                 if let Some(conn) = conn.take() {
@@ -320,6 +354,21 @@ impl<E: Exec + ?Sized> Exec for &mut E {
     }
 }
 
+/// Runs `statement`, recording its time and outcome under `op` when metrics are on.
+async fn timed<T>(
+    metrics: Option<&DbMetrics>,
+    op: DbOp,
+    statement: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let Some(metrics) = metrics else {
+        return statement.await;
+    };
+    let started = std::time::Instant::now();
+    let outcome = statement.await;
+    metrics.observe(op, started, &outcome);
+    outcome
+}
+
 fn pg_args(args: &[Arg<'_>]) -> Result<PgArguments, Error> {
     let mut out = PgArguments::default();
     for arg in args {
@@ -360,31 +409,43 @@ impl Exec for &Db {
     }
 
     async fn fetch_all<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
-        match &self.engine {
-            Engine::Sqlite(db) => db.read(|conn| sqlite::query(conn, sql, args)).await,
-            Engine::Postgres(pool) => pg_fetch_all(&mut pool.acquire().await?, sql, args).await,
-        }
+        timed(self.metrics.as_deref(), DbOp::Read, async {
+            match &self.engine {
+                Engine::Sqlite(db) => db.read(|conn| sqlite::query(conn, sql, args)).await,
+                Engine::Postgres(pool) => pg_fetch_all(&mut pool.acquire().await?, sql, args).await,
+            }
+        })
+        .await
     }
 
     async fn fetch_optional<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<T>, Error> {
-        match &self.engine {
-            Engine::Sqlite(db) => db.read(|conn| sqlite::query_opt(conn, sql, args)).await,
-            Engine::Postgres(pool) => pg_fetch_optional(&mut pool.acquire().await?, sql, args).await,
-        }
+        timed(self.metrics.as_deref(), DbOp::Read, async {
+            match &self.engine {
+                Engine::Sqlite(db) => db.read(|conn| sqlite::query_opt(conn, sql, args)).await,
+                Engine::Postgres(pool) => pg_fetch_optional(&mut pool.acquire().await?, sql, args).await,
+            }
+        })
+        .await
     }
 
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, Error> {
-        match &self.engine {
-            Engine::Sqlite(db) => sqlite::execute(&*db.writer().await?, sql, args),
-            Engine::Postgres(pool) => pg_execute(&mut pool.acquire().await?, sql, args).await,
-        }
+        timed(self.metrics.as_deref(), DbOp::Write, async {
+            match &self.engine {
+                Engine::Sqlite(db) => sqlite::execute(&*db.writer().await?, sql, args),
+                Engine::Postgres(pool) => pg_execute(&mut pool.acquire().await?, sql, args).await,
+            }
+        })
+        .await
     }
 
     async fn write_returning<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
-        match &self.engine {
-            Engine::Sqlite(db) => sqlite::query(&*db.writer().await?, sql, args),
-            Engine::Postgres(pool) => pg_fetch_all(&mut pool.acquire().await?, sql, args).await,
-        }
+        timed(self.metrics.as_deref(), DbOp::Write, async {
+            match &self.engine {
+                Engine::Sqlite(db) => sqlite::query(&*db.writer().await?, sql, args),
+                Engine::Postgres(pool) => pg_fetch_all(&mut pool.acquire().await?, sql, args).await,
+            }
+        })
+        .await
     }
 }
 
@@ -409,27 +470,46 @@ impl Exec for Tx {
     }
 
     async fn fetch_all<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
-        match &mut self.inner {
-            TxInner::Sqlite(conn) => sqlite::query(Tx::sqlite(conn)?, sql, args),
-            TxInner::Postgres(conn) => pg_fetch_all(Tx::pg(conn)?, sql, args).await,
-        }
+        let Tx { inner, metrics } = self;
+        timed(metrics.as_deref(), DbOp::Read, async {
+            match inner {
+                TxInner::Sqlite(conn) => sqlite::query(Tx::sqlite(conn)?, sql, args),
+                TxInner::Postgres(conn) => pg_fetch_all(Tx::pg(conn)?, sql, args).await,
+            }
+        })
+        .await
     }
 
     async fn fetch_optional<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<T>, Error> {
-        match &mut self.inner {
-            TxInner::Sqlite(conn) => sqlite::query_opt(Tx::sqlite(conn)?, sql, args),
-            TxInner::Postgres(conn) => pg_fetch_optional(Tx::pg(conn)?, sql, args).await,
-        }
+        let Tx { inner, metrics } = self;
+        timed(metrics.as_deref(), DbOp::Read, async {
+            match inner {
+                TxInner::Sqlite(conn) => sqlite::query_opt(Tx::sqlite(conn)?, sql, args),
+                TxInner::Postgres(conn) => pg_fetch_optional(Tx::pg(conn)?, sql, args).await,
+            }
+        })
+        .await
     }
 
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, Error> {
-        match &mut self.inner {
-            TxInner::Sqlite(conn) => sqlite::execute(Tx::sqlite(conn)?, sql, args),
-            TxInner::Postgres(conn) => pg_execute(Tx::pg(conn)?, sql, args).await,
-        }
+        let Tx { inner, metrics } = self;
+        timed(metrics.as_deref(), DbOp::Write, async {
+            match inner {
+                TxInner::Sqlite(conn) => sqlite::execute(Tx::sqlite(conn)?, sql, args),
+                TxInner::Postgres(conn) => pg_execute(Tx::pg(conn)?, sql, args).await,
+            }
+        })
+        .await
     }
 
     async fn write_returning<T: FromRow + Send>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, Error> {
-        self.fetch_all(sql, args).await
+        let Tx { inner, metrics } = self;
+        timed(metrics.as_deref(), DbOp::Write, async {
+            match inner {
+                TxInner::Sqlite(conn) => sqlite::query(Tx::sqlite(conn)?, sql, args),
+                TxInner::Postgres(conn) => pg_fetch_all(Tx::pg(conn)?, sql, args).await,
+            }
+        })
+        .await
     }
 }

@@ -104,7 +104,8 @@ pub async fn mark_failed(
     Ok(())
 }
 
-/// The outbox's depth: unsent messages, and those of them whose last attempt failed.
+/// The outbox's depth: unsent messages (due or not), and those of them whose last attempt failed.
+/// The health report shows both; the metrics' outbox gauge is the first.
 #[tracing::instrument(skip_all)]
 pub async fn depth(mut ex: impl Exec) -> Result<(i64, i64), Error> {
     // `last_error` is cleared when a message is sent, so among unsent rows it marks a failed last attempt.

@@ -28,6 +28,7 @@ pub struct Pg {
     /// One permit per connection that may exist, idle or in use.
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
+    max_connections: usize,
     /// Bumped when a connection breaks; idle connections from an older generation are dropped.
     generation: AtomicU64,
     closed: AtomicBool,
@@ -69,6 +70,7 @@ impl Pg {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max_connections.max(1) as usize)),
             acquire_timeout,
+            max_connections: max_connections.max(1) as usize,
             generation: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
@@ -112,6 +114,16 @@ impl Pg {
             generation,
             busy: false,
             _permit: permit,
+        }
+    }
+
+    /// Idle, in use and most connections, for the metrics.
+    pub fn stats(&self) -> crate::metrics::db::PoolStats {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        crate::metrics::db::PoolStats {
+            idle,
+            in_use: self.max_connections.saturating_sub(self.permits.available_permits()),
+            max: self.max_connections,
         }
     }
 

@@ -101,6 +101,21 @@ impl Sqlite {
             .map_err(|_| Error::Unavailable("timed out waiting for the SQLite writer".into()))
     }
 
+    /// The writer (in use or idle) and the idle readers, for the metrics. Readers run in place on the
+    /// calling thread, so one in use is seen only while another thread samples.
+    pub fn stats(&self) -> crate::metrics::db::PoolStats {
+        let writer_busy = usize::from(self.writer.try_lock().is_err());
+        let readers = self
+            .readers
+            .as_ref()
+            .map_or(0, |r| r.idle.lock().unwrap_or_else(|e| e.into_inner()).len());
+        crate::metrics::db::PoolStats {
+            idle: readers + 1 - writer_busy,
+            in_use: writer_busy,
+            max: 1 + if self.readers.is_some() { KEEP } else { 0 },
+        }
+    }
+
     /// Runs `read` on a reader (or, in memory, on the writer).
     pub async fn read<T>(&self, read: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
         match &self.readers {

@@ -20,7 +20,9 @@ fn rampart(data_dir: &Path) -> Command {
         .env("RAMPART_DATA_DIR", data_dir)
         .env("RAMPART_AUTH__ARGON2__MEMORY_KIB", "256")
         .env("RAMPART_AUTH__ARGON2__ITERATIONS", "1")
-        .env("RAMPART_LOG__LEVEL", "warn");
+        .env("RAMPART_LOG__LEVEL", "warn")
+        // Servers of parallel tests must not all want the default metrics port.
+        .env("RAMPART_METRICS__BIND", "127.0.0.1:0");
     cmd
 }
 

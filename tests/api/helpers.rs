@@ -18,6 +18,8 @@ use crate::imagekit_standin::StandIn;
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The separate metrics listener's port, when metrics are on and not on the public port.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub state: AppState,
     pub dir: tempfile::TempDir,
@@ -43,6 +45,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     };
     s.auth.hash_concurrency = 8;
     s.http.shutdown_grace_secs = 5;
+    // On, as by default, but on a port of its own per app: tests run many servers at once.
+    s.metrics.bind = rampart::config::MetricsBind::Address("127.0.0.1:0".parse().unwrap());
     let lots = Rate {
         burst: 10_000,
         per_secs: 1,
@@ -81,6 +85,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let state = app.state().clone();
     if pg.is_some() {
         assert_eq!(
@@ -101,6 +106,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_port,
         client,
         state,
         dir,

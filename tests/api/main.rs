@@ -16,6 +16,7 @@ mod health;
 mod housekeeping;
 mod limits;
 mod mail;
+mod metrics;
 mod migrate_data;
 mod multi_instance;
 mod outage;

@@ -34,6 +34,7 @@ impl Instance {
             .env("RAMPART_AUTH__ARGON2__MEMORY_KIB", "256")
             .env("RAMPART_AUTH__ARGON2__ITERATIONS", "1")
             .env("RAMPART_LOG__LEVEL", "warn")
+            .env("RAMPART_METRICS__BIND", "127.0.0.1:0")
             .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(dir.join("data"))
             .stdin(Stdio::null())

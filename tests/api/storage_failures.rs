@@ -22,6 +22,13 @@ async fn storage_that_fails_gives_503_and_no_post() {
     assert!(res.headers().get("retry-after").is_some());
     assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable").await;
     assert_eq!(app.post_count().await, 0);
+    let metrics = crate::metrics::scrape(&app).await;
+    let failed = [("driver", "imagekit"), ("operation", "store")];
+    assert_eq!(
+        metrics.total("rampart_storage_errors_total", &failed),
+        1.0,
+        "counted by driver"
+    );
     standin.set_failing(false);
     assert_eq!(standin.file_count(), 0, "nothing was left in storage");
     let res = app
