@@ -30,6 +30,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_audit))
 }
 
+const NO_SUCH_USER: AppError = AppError::NotFound {
+    code: code::USER_NOT_FOUND,
+    detail: "No such user.",
+};
+
+/// The account an admin's change names: the caller must manage users with a recent sign-in, and a
+/// malformed id names no user.
+async fn user_to_change(state: &AppState, actor: &AuthUser, id: &str) -> Result<store::users::UserRow> {
+    authorize(state, actor, Action::ManageUsers)?;
+    crate::auth::sessions::require_recent(state, actor)?;
+    let id = uuid::Uuid::try_parse(id).map_err(|_| NO_SUCH_USER)?;
+    store::users::find_by_id(state.db(), id).await?.ok_or(NO_SUCH_USER)
+}
+
 /// Remove every second factor of a user (authenticator app, recovery codes, passkeys), for someone
 /// who lost them: they sign in with the password alone until they enrol again. Needs a recent
 /// sign-in; the user gets a mail and the audit trail records `factors_reset`.
@@ -48,14 +62,7 @@ async fn reset_factors(
     actor: AuthUser,
     AppPath(id): AppPath<String>,
 ) -> Result<axum::http::StatusCode> {
-    authorize(&state, &actor, Action::ManageUsers)?;
-    crate::auth::sessions::require_recent(&state, &actor)?;
-    let not_found = || AppError::NotFound {
-        code: code::USER_NOT_FOUND,
-        detail: "No such user.",
-    };
-    let id = uuid::Uuid::try_parse(&id).map_err(|_| not_found())?;
-    let user = store::users::find_by_id(state.db(), id).await?.ok_or_else(not_found)?;
+    let user = user_to_change(&state, &actor, &id).await?;
     let mut tx = state.db().begin().await?;
     store::factors::remove_all(&mut tx, user.id).await?;
     store::passkeys::delete_all(&mut tx, user.id).await?;
@@ -88,14 +95,7 @@ async fn revoke_sessions(
     actor: AuthUser,
     AppPath(id): AppPath<String>,
 ) -> Result<axum::http::StatusCode> {
-    authorize(&state, &actor, Action::ManageUsers)?;
-    crate::auth::sessions::require_recent(&state, &actor)?;
-    let not_found = || AppError::NotFound {
-        code: code::USER_NOT_FOUND,
-        detail: "No such user.",
-    };
-    let id = uuid::Uuid::try_parse(&id).map_err(|_| not_found())?;
-    let user = store::users::find_by_id(state.db(), id).await?.ok_or_else(not_found)?;
+    let user = user_to_change(&state, &actor, &id).await?;
     let sessions = store::sessions::revoke_all(state.db(), user.id, None, "revoked_by_admin").await?;
     let event = Event::SessionsRevokedByAdmin {
         admin: actor.user_id,
@@ -207,12 +207,7 @@ async fn update_user(
     };
     let (before, row) = match change {
         AdminChange::Updated { before, after } => (*before, *after),
-        AdminChange::NotFound => {
-            return Err(AppError::NotFound {
-                code: code::USER_NOT_FOUND,
-                detail: "No such user.",
-            });
-        }
+        AdminChange::NotFound => return Err(NO_SUCH_USER),
         AdminChange::LastAdmin => {
             return Err(AppError::Conflict {
                 code: code::LAST_ADMIN,

@@ -47,6 +47,8 @@ export async function startServer({ env = {} } = {}) {
     RAMPART_AUTH__ARGON2__MEMORY_KIB: '1024',
     RAMPART_AUTH__ARGON2__ITERATIONS: '1',
     RAMPART_LOG__LEVEL: 'warn',
+    // Several servers run in one suite: metrics on a port of their own each, never the fixed default.
+    RAMPART_METRICS__BIND: '127.0.0.1:0',
     ...(process.env.RAMPART_DEV_WEB_DIR ? { RAMPART_DEV_WEB_DIR: process.env.RAMPART_DEV_WEB_DIR } : {}),
     ...env,
   };

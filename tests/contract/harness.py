@@ -73,6 +73,8 @@ class Server:
             RAMPART_AUTH__ARGON2__MEMORY_KIB="1024",
             RAMPART_AUTH__ARGON2__ITERATIONS="1",
             RAMPART_LOG__LEVEL="warn",
+            # Metrics on a free port, so a server already on the default one cannot stop this run.
+            RAMPART_METRICS__BIND="127.0.0.1:0",
         )
         for limit in (
             "REGISTER_PER_IP",
