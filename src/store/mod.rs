@@ -15,6 +15,7 @@ pub mod passkeys;
 mod pg;
 pub mod posts;
 pub mod sessions;
+pub mod snapshot;
 mod sqlite;
 pub mod users;
 pub mod value;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::{Arc, LazyLock};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -53,7 +54,7 @@ pub struct Asset {
     /// The gzipped body, when compressing saved something worth having.
     pub gzip: Option<Bytes>,
     /// A strong ETag for the unversioned URL, which browsers revalidate.
-    pub etag: String,
+    pub etag: HeaderValue,
 }
 
 /// The app shell and its files, under one version.
@@ -91,7 +92,9 @@ impl Assets {
 }
 
 fn asset(content_type: &'static str, body: Vec<u8>) -> Asset {
-    let etag = format!("\"{}\"", hex(&Sha256::digest(&body)[..8]));
+    // Built once here, so serving never turns the tag into a header again.
+    let etag = HeaderValue::from_str(&format!("\"{}\"", hex(&Sha256::digest(&body)[..8])))
+        .expect("quoted hex is a valid header value");
     let gzip = gzip(&body).filter(|g| g.len() + 64 < body.len()).map(Bytes::from);
     Asset {
         content_type,

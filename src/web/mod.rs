@@ -89,10 +89,9 @@ async fn serve_versioned_asset(Path((version, name)): Path<(String, String)>, he
 
 /// The asset, gzipped when the client takes it, or `304` when the client's copy is current.
 fn answer(asset: &assets::Asset, headers: &HeaderMap, cache: &'static str) -> Response {
-    let etag = HeaderValue::from_str(&asset.etag).expect("hex in quotes");
     let mut res = if headers.get(header::IF_NONE_MATCH).is_some_and(|tags| {
         tags.to_str()
-            .is_ok_and(|t| t.split(',').any(|t| t.trim() == asset.etag))
+            .is_ok_and(|t| t.split(',').any(|t| t.trim().as_bytes() == asset.etag.as_bytes()))
     }) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -104,7 +103,7 @@ fn answer(asset: &assets::Asset, headers: &HeaderMap, cache: &'static str) -> Re
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(header::ETAG, etag);
+    h.insert(header::ETAG, asset.etag.clone());
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     res
 }

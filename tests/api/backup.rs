@@ -314,7 +314,7 @@ async fn restore_refuses_a_backup_from_a_newer_rampart() {
     let root = tempfile::tempdir().unwrap();
     let out = one_post_backup(root.path()).await;
     // What a newer release's database looks like to this one: a migration it does not know.
-    let current = rampart::ops::backup::sqlite_migration(&out.join("rampart.db")).unwrap();
+    let current = rampart::store::snapshot::sqlite_migration(&out.join("rampart.db")).unwrap();
     let newer = current + 1;
     let conn = rusqlite::Connection::open(out.join("rampart.db")).unwrap();
     conn.execute(
@@ -343,7 +343,7 @@ async fn a_backup_from_an_older_release_restores_and_serve_migrates_it_forward()
     std::fs::create_dir_all(&out).unwrap();
     std::fs::copy(fixture.join("rampart.db"), out.join("rampart.db")).unwrap();
     rampart::ops::backup::copy_tree(&fixture.join("media"), &out.join("media")).unwrap();
-    let old_version = rampart::ops::backup::sqlite_migration(&out.join("rampart.db")).unwrap();
+    let old_version = rampart::store::snapshot::sqlite_migration(&out.join("rampart.db")).unwrap();
     let latest = rampart::store::Db::latest_migration(rampart::store::Backend::Sqlite);
     assert!(old_version < latest, "the fixture is older than this release");
     Manifest {
@@ -379,7 +379,7 @@ async fn a_backup_from_an_older_release_restores_and_serve_migrates_it_forward()
         images[0],
         std::fs::read(fixture.join("media/p/01a23830b7f8706b811ba6af34a16cea/original.jpg")).unwrap()
     );
-    let migrated = rampart::ops::backup::sqlite_migration(&fresh.join("data").join("rampart.db")).unwrap();
+    let migrated = rampart::store::snapshot::sqlite_migration(&fresh.join("data").join("rampart.db")).unwrap();
     assert_eq!(migrated, latest, "serve applied the newer migrations");
 }
 

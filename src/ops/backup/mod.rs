@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::{Settings, StorageDriver};
-use crate::store::{Backend, Db};
+use crate::store::{self, Backend, Db};
 use manifest::{Manifest, MediaNote};
 
 /// The SQLite snapshot's file name in a backup.
@@ -35,7 +35,7 @@ pub async fn take(settings: &Settings, out: &Path) -> anyhow::Result<Manifest> {
     let (engine, migration_version) = if url.starts_with("sqlite:") {
         let source = crate::store::sqlite_path(&url)?.context("an in-memory database cannot be backed up")?;
         let target = out.join(SQLITE_FILE);
-        let version = tokio::task::spawn_blocking(move || snapshot_sqlite(&source, &target))
+        let version = tokio::task::spawn_blocking(move || store::snapshot::sqlite_copy(&source, &target))
             .await
             .context("SQLite snapshot task")??;
         (Backend::Sqlite, version)
@@ -107,41 +107,6 @@ fn prepare_out(out: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("restricting {}", out.display()))?;
     }
     Ok(())
-}
-
-/// `VACUUM INTO` from a connection of its own: it reads one transaction's snapshot (WAL lets the
-/// server keep writing meanwhile) and writes a compact, self-contained file. Returns the snapshot's
-/// latest migration.
-fn snapshot_sqlite(source: &Path, target: &Path) -> anyhow::Result<i64> {
-    use rusqlite::{Connection, OpenFlags};
-    anyhow::ensure!(source.is_file(), "there is no database at {}", source.display());
-    let conn = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .with_context(|| format!("opening {}", source.display()))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    let target_text = target.to_str().context("the backup folder's path is not UTF-8")?;
-    conn.execute("VACUUM INTO ?1", [target_text])
-        .with_context(|| format!("copying {} with VACUUM INTO", source.display()))?;
-    drop(conn);
-    std::fs::File::open(target)?.sync_all()?;
-    sqlite_migration(target)
-}
-
-/// The latest migration applied to the SQLite file at `path`, read without changing it.
-pub fn sqlite_migration(path: &Path) -> anyhow::Result<i64> {
-    use rusqlite::{Connection, OpenFlags};
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("opening {}", path.display()))?;
-    let version: Option<i64> = conn
-        .query_row("SELECT MAX(version) FROM _sqlx_migrations WHERE success", [], |r| {
-            r.get(0)
-        })
-        .with_context(|| {
-            format!(
-                "reading the migrations of {} (is it a Rampart database?)",
-                path.display()
-            )
-        })?;
-    version.with_context(|| format!("{} has no migrations applied", path.display()))
 }
 
 /// `pg_dump --format=custom --no-owner` of the configured database. Returns its latest migration,

@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::manifest::Manifest;
-use super::{MEDIA_DIR, PG_FILE, SQLITE_FILE, copy_tree, engine_name, pg_tools, sqlite_migration};
+use super::{MEDIA_DIR, PG_FILE, SQLITE_FILE, copy_tree, engine_name, pg_tools};
 use crate::config::{Settings, StorageDriver};
-use crate::store::{Backend, Db, Exec};
+use crate::store::{self, Backend, Db};
 
 /// What a restore wrote.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ pub async fn restore(settings: &Settings, from: &Path) -> anyhow::Result<Restore
         Backend::Sqlite => {
             let file = from.join(SQLITE_FILE);
             anyhow::ensure!(manifest.holds(SQLITE_FILE), "the backup has no {SQLITE_FILE}");
-            let in_file = sqlite_migration(&file)?;
+            let in_file = store::snapshot::sqlite_migration(&file)?;
             anyhow::ensure!(
                 in_file == manifest.migration_version,
                 "the manifest says migration {} but {SQLITE_FILE} is at {in_file}",
@@ -162,15 +162,9 @@ fn place_file(source: &Path, target: &Path) -> anyhow::Result<()> {
 /// Refuses a PostgreSQL database that already has tables in its schema.
 async fn ensure_empty_postgres(settings: &Settings, url: &str) -> anyhow::Result<()> {
     let db = Db::connect_url(url, 1, Duration::from_millis(settings.database.acquire_timeout_ms)).await?;
-    let mut ex = &db;
-    let counted: Result<(i64,), _> = ex
-        .fetch_one(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
-            &[],
-        )
-        .await;
+    let counted = store::snapshot::postgres_table_count(&db).await;
     db.close().await;
-    let (tables,) = counted.context("looking for tables in the target database")?;
+    let tables = counted.context("looking for tables in the target database")?;
     anyhow::ensure!(
         tables == 0,
         "the configured database already has {tables} tables: restore only into an empty database"

@@ -181,6 +181,23 @@ function noToken(main, title) {
   main.append(page(title, null, status('This link has no token. Open the link from the mail again.'), el('a', { href: '/', className: 'button' }, 'Go to the feed')));
 }
 
+// Posts a mailed link's token. Says on `line` why it failed; answers the response, or null when
+// Rampart could not be reached.
+async function spendToken(path, token, line) {
+  let res;
+  try {
+    res = await fetch(path, json({ token }));
+  } catch (_) {
+    line.textContent = UNREACHABLE;
+    return null;
+  }
+  if (!res.ok) {
+    line.textContent = await problemText(res);
+    say(line.textContent, 'error');
+  }
+  return res;
+}
+
 export function verify(main) {
   const token = takeToken();
   if (!token) return noToken(main, 'Verify your email');
@@ -188,16 +205,9 @@ export function verify(main) {
   const actions = el('div', { className: 'actions', hidden: true });
   main.append(page('Verify your email', null, line, actions));
   (async () => {
-    let res;
-    try {
-      res = await fetch('/api/v1/auth/verify-email', json({ token }));
-    } catch (_) {
-      line.textContent = UNREACHABLE;
-      return;
-    }
+    const res = await spendToken('/api/v1/auth/verify-email', token, line);
+    if (!res) return;
     if (!res.ok) {
-      line.textContent = await problemText(res);
-      say(line.textContent, 'error');
       actions.replaceChildren(el('a', { href: core.me ? '/upload' : '/sign-in', className: 'button secondary' }, core.me ? 'Send a new link from the upload page' : 'Sign in'));
       actions.hidden = false;
       return;
@@ -243,18 +253,8 @@ export function confirm(main) {
   const line = status('Checking the link…');
   main.append(page('Confirm your new address', null, line, el('a', { href: '/', className: 'button secondary' }, 'Go to the feed')));
   (async () => {
-    let res;
-    try {
-      res = await fetch('/api/v1/auth/email/confirm', json({ token }));
-    } catch (_) {
-      line.textContent = UNREACHABLE;
-      return;
-    }
-    if (!res.ok) {
-      line.textContent = await problemText(res);
-      say(line.textContent, 'error');
-      return;
-    }
+    const res = await spendToken('/api/v1/auth/email/confirm', token, line);
+    if (!res || !res.ok) return;
     const user = await res.json();
     if (core.me && core.me.id === user.id) core.setMe(user);
     line.textContent = 'Your account’s address is now ' + user.email + '.';
