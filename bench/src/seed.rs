@@ -173,8 +173,8 @@ pub async fn seed(settings: &Settings, users: usize, posts: usize, photos: &[Vec
                         original: rendition(&p.original),
                         display: rendition(&p.display),
                         thumbnail: rendition(&p.thumbnail),
-                        display_webp: Some(rendition(&p.display_webp)),
-                        thumbnail_webp: Some(rendition(&p.thumbnail_webp)),
+                        display_webp: p.display_webp.as_ref().map(rendition),
+                        thumbnail_webp: p.thumbnail_webp.as_ref().map(rendition),
                     },
                 )
                 .await?;

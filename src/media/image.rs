@@ -46,6 +46,8 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Most bytes the decoder may allocate at once (passed to the image crate).
     pub max_alloc_bytes: u64,
+    /// Encode the WebP renditions too (off when the storage driver would not keep them).
+    pub webp: bool,
 }
 
 impl Default for Limits {
@@ -56,6 +58,7 @@ impl Default for Limits {
             max_height: 12_000,
             max_pixels: 40_000_000,
             max_alloc_bytes: 512 * 1024 * 1024,
+            webp: true,
         }
     }
 }
@@ -160,10 +163,11 @@ pub struct Processed {
     pub display: Encoded,
     /// Longest side at most 320, same format rule as `display`.
     pub thumbnail: Encoded,
-    /// `display` again as lossy WebP (with alpha when translucent), for browsers that take it.
-    pub display_webp: Encoded,
+    /// `display` again as lossy WebP (with alpha when translucent), for browsers that take it; `None`
+    /// when `Limits::webp` is off.
+    pub display_webp: Option<Encoded>,
     /// `thumbnail` again as lossy WebP.
-    pub thumbnail_webp: Encoded,
+    pub thumbnail_webp: Option<Encoded>,
     /// Blurhash of the thumbnail, 4×3 components (28 characters).
     pub blurhash: String,
     /// Lowercase hex SHA-256 of `original.bytes`.
@@ -224,7 +228,13 @@ pub fn process(bytes: impl AsRef<[u8]>, limits: &Limits) -> Result<Processed, Im
     let display_image = shrink_to(&image, rendition_size(width, height, Size::Display), translucent)?;
     let display_source = display_image.as_ref().unwrap_or(&image);
     let display = encode(display_source, rendition_format, RENDITION_JPEG_QUALITY)?;
-    let display_webp = crate::media::webp::encode(display_source, translucent)?;
+    let webp = |source: &DynamicImage| {
+        limits
+            .webp
+            .then(|| crate::media::webp::encode(source, translucent))
+            .transpose()
+    };
+    let display_webp = webp(display_source)?;
     // Resampling the display rendition instead of the original keeps the thumbnail cheap; at 1080 → 320 the
     // second resample costs no visible quality.
     let thumbnail_image = shrink_to(
@@ -234,7 +244,7 @@ pub fn process(bytes: impl AsRef<[u8]>, limits: &Limits) -> Result<Processed, Im
     )?;
     let thumbnail_source = thumbnail_image.as_ref().unwrap_or(display_source);
     let thumbnail = encode(thumbnail_source, rendition_format, RENDITION_JPEG_QUALITY)?;
-    let thumbnail_webp = crate::media::webp::encode(thumbnail_source, translucent)?;
+    let thumbnail_webp = webp(thumbnail_source)?;
 
     let rgba = thumbnail_source.to_rgba8();
     let blurhash = blurhash::encode(
@@ -709,8 +719,8 @@ mod tests {
         for rendition in [
             &result.display.bytes,
             &result.thumbnail.bytes,
-            &result.display_webp.bytes,
-            &result.thumbnail_webp.bytes,
+            &result.display_webp.as_ref().unwrap().bytes,
+            &result.thumbnail_webp.as_ref().unwrap().bytes,
         ] {
             assert!(!contains(rendition, b"Exif") && !contains(rendition, GPS_MARKER.as_bytes()));
         }
@@ -915,8 +925,12 @@ mod tests {
             let result = processed(&jpeg(width, height));
 
             let pairs = [
-                (&result.display, &result.display_webp, Size::Display),
-                (&result.thumbnail, &result.thumbnail_webp, Size::Thumbnail),
+                (&result.display, result.display_webp.as_ref().unwrap(), Size::Display),
+                (
+                    &result.thumbnail,
+                    result.thumbnail_webp.as_ref().unwrap(),
+                    Size::Thumbnail,
+                ),
             ];
             for (fallback, webp, size) in pairs {
                 let case = format!("{width}x{height} {size:?}");
@@ -933,6 +947,25 @@ mod tests {
                 assert_eq!(decoded(webp).dimensions(), (webp.width, webp.height), "{case}");
             }
         }
+    }
+
+    #[test]
+    fn with_webp_off_no_webp_is_encoded_and_the_rest_is_unchanged() {
+        let upload = jpeg(400, 300);
+        let with = processed(&upload);
+        let without = process(
+            &upload,
+            &Limits {
+                webp: false,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((without.display_webp, without.thumbnail_webp), (None, None));
+        assert_eq!(
+            (without.original, without.display, without.thumbnail, without.blurhash),
+            (with.original, with.display, with.thumbnail, with.blurhash)
+        );
     }
 
     #[test]
@@ -1083,6 +1116,7 @@ mod tests {
             max_height: 256,
             max_pixels: 65_536,
             max_alloc_bytes: 16 << 20,
+            webp: true,
         };
         let seeds = [
             jpeg_with_exif(24, 16, 6),

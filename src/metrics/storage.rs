@@ -48,6 +48,10 @@ impl MediaStore for Metered {
         self.inner.name()
     }
 
+    fn stores_webp(&self) -> bool {
+        self.inner.stores_webp()
+    }
+
     async fn store(&self, base_key: &str, set: ImageSet) -> Result<StoredImage, StorageError> {
         self.count("store", self.inner.store(base_key, set).await)
     }

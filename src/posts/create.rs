@@ -123,8 +123,8 @@ async fn create(state: &AppState, user: &AuthUser, caption: Caption, bytes: byte
         original: rendition(&mut processed.original),
         display: rendition(&mut processed.display),
         thumbnail: rendition(&mut processed.thumbnail),
-        display_webp: Some(rendition(&mut processed.display_webp)),
-        thumbnail_webp: Some(rendition(&mut processed.thumbnail_webp)),
+        display_webp: processed.display_webp.as_mut().map(rendition),
+        thumbnail_webp: processed.thumbnail_webp.as_mut().map(rendition),
     };
     let base_key = new_base_key();
     let timeout = Duration::from_millis(state.settings().storage.timeout_ms);
@@ -189,6 +189,7 @@ async fn sanitise(state: &AppState, bytes: bytes::Bytes) -> Result<Processed> {
         max_width: p.max_dimension,
         max_height: p.max_dimension,
         max_pixels: p.max_pixels,
+        webp: state.media().stores_webp(),
         ..Limits::default()
     };
     let _permit = state

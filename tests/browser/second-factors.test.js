@@ -171,6 +171,19 @@ test('an account turns on an authenticator app and a passkey, and signs in with 
   await page.click('#passkey-add-form button[type=submit]');
   await page.locator('#passkey-list .name').filter({ hasText: 'Browser key' }).waitFor();
 
+  // Renaming happens in place: Escape leaves the name as it was, Save changes it and focus returns
+  // to the renamed passkey's button.
+  await page.click('button[aria-label="Rename the passkey Browser key"]');
+  await page.keyboard.press('Escape');
+  await page.locator('#passkey-list .name').filter({ hasText: 'Browser key' }).waitFor();
+  await page.click('button[aria-label="Rename the passkey Browser key"]');
+  const field = page.locator('#passkey-list input[name=name]');
+  assert.equal(await field.evaluate((input) => input === document.activeElement), true, 'the field has focus');
+  await field.fill('Laptop key');
+  await page.click('#passkey-list .passkey-rename button[type=submit]');
+  await page.locator('#passkey-list .name').filter({ hasText: 'Laptop key' }).waitFor();
+  await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Rename the passkey Laptop key');
+
   // And the passkey alone signs in.
   await signOut(page);
   await page.click('#passkey-sign-in');

@@ -217,6 +217,11 @@ impl MediaStore for ImageKitStore {
         "imagekit"
     }
 
+    /// ImageKit serves WebP from the one uploaded original (`f-webp`), so none is encoded here.
+    fn stores_webp(&self) -> bool {
+        false
+    }
+
     async fn store(&self, base_key: &str, set: ImageSet) -> Result<StoredImage, StorageError> {
         let file_name = format!("original.{}", set.original.extension);
         let folder = format!("{}/{base_key}", self.folder);

@@ -138,6 +138,12 @@ pub trait MediaStore: Send + Sync {
     /// The driver's name, recorded with each image.
     fn name(&self) -> &'static str;
 
+    /// Whether the driver stores the WebP renditions the pipeline encodes. A driver whose service
+    /// converts on delivery (ImageKit's `f-webp`) says no, and uploads skip the two encodes.
+    fn stores_webp(&self) -> bool {
+        true
+    }
+
     /// Stores all renditions under `base_key`, all or nothing.
     async fn store(&self, base_key: &str, set: ImageSet) -> Result<StoredImage, StorageError>;
 

@@ -1,6 +1,6 @@
 // Second factors in the settings: the authenticator app (TOTP) with recovery codes, and passkeys
 // (WebAuthn). Enrolling, new codes and removing a passkey need a recent sign-in (step-up).
-import { el, api, sensitive, say, problemText, onSubmit, field, jsonInit, factorBody, confirmDialog, UNREACHABLE } from './core.js';
+import { el, api, sensitive, say, problemText, onSubmit, failed, field, jsonInit, factorBody, confirmDialog, UNREACHABLE } from './core.js';
 
 export const passkeysSupported = Boolean(window.PublicKeyCredential && navigator.credentials);
 
@@ -197,12 +197,35 @@ export function security(container) {
     );
     rename.setAttribute('aria-label', 'Rename the passkey ' + passkey.name);
     remove.setAttribute('aria-label', 'Remove the passkey ' + passkey.name);
-    rename.addEventListener('click', async () => {
-      const name = prompt('New name for this passkey', passkey.name);
-      if (name === null) return;
-      const res = await api(path, jsonInit('PATCH', { name }));
-      if (!res.ok) return say(await problemText(res), 'error');
-      await loadPasskeys();
+    // Renaming edits the name in place: a labelled field with Save and Cancel, Escape cancels, and
+    // focus goes to the field and back to the Rename button (prompt() would block the page and
+    // cannot be styled or labelled).
+    rename.addEventListener('click', () => {
+      const input = el('input', { name: 'name', value: passkey.name, maxLength: 64, required: true, autocomplete: 'off' });
+      input.setAttribute('aria-label', 'New name for the passkey ' + passkey.name);
+      const cancel = el('button', { type: 'button', className: 'link' }, 'Cancel');
+      const form = el('form', { className: 'passkey-rename' }, input, el('button', { type: 'submit' }, 'Save'), cancel);
+      const shown = [...item.children];
+      const restore = () => {
+        form.replaceWith(...shown);
+        rename.focus();
+      };
+      cancel.addEventListener('click', restore);
+      form.addEventListener('keydown', (event) => {
+        if (event.key === 'Escape') restore();
+      });
+      onSubmit(form, async () => {
+        const name = input.value.trim();
+        const res = await api(path, jsonInit('PATCH', { name }));
+        if (!res.ok) return failed(form, res);
+        say('The passkey is renamed.', 'ok');
+        await loadPasskeys();
+        [...passkeyList.querySelectorAll('button')].find((b) => b.getAttribute('aria-label') === 'Rename the passkey ' + name)?.focus();
+      });
+      shown.forEach((node) => node.remove());
+      item.append(form);
+      input.select();
+      input.focus();
     });
     remove.addEventListener('click', async () => {
       if (!(await confirmDialog('Remove the passkey “' + passkey.name + '”?', 'Remove', true))) return;
