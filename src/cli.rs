@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `migrate-data`, `backup`, `restore`, `admin create`,
-//! `config check`, `keys generate`, `media reconcile`.
+//! `config check`, `keys generate`, `media reconcile`, `doctor`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -75,6 +75,18 @@ enum Command {
     /// Media storage maintenance.
     #[command(subcommand)]
     Media(MediaCommand),
+    /// Check this configuration against the services it names (database, Redis, storage, mail, keys,
+    /// folders) and print what is wrong. Exits 1 when something would fail.
+    Doctor {
+        /// Seconds each network check may take.
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Default)]
@@ -167,6 +179,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("wrote {}", out.display());
         return Ok(());
     }
+    if let Some(Command::Doctor {
+        timeout_secs,
+        json,
+        data_dir,
+    }) = &cli.command
+    {
+        return doctor(cli.config.as_deref(), *timeout_secs, *json, data_dir.clone()).await;
+    }
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => {
@@ -177,26 +197,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 settings.data_dir = dir;
             }
             settings.validate()?;
-            telemetry::init(&settings);
-            let app = Application::build(settings).await?;
-            app.run_until(http::server::shutdown_signal()).await
+            let telemetry = telemetry::init(&settings)?;
+            let served = match Application::build(settings).await {
+                Ok(app) => app.run_until(http::server::shutdown_signal()).await,
+                Err(e) => Err(e),
+            };
+            telemetry.shutdown().await;
+            served
         }
         Command::Migrate => {
-            telemetry::init(&settings);
+            telemetry::init_logs(&settings);
             let db = Db::connect(&settings).await?;
             db.migrate().await?;
             println!("migrations applied");
             Ok(())
         }
         Command::MigrateData { from, to, force } => {
-            telemetry::init(&settings);
+            telemetry::init_logs(&settings);
             migrate_data(&settings, &from, &to, force).await
         }
         Command::Backup { out, data_dir } => {
             if let Some(dir) = data_dir {
                 settings.data_dir = dir;
             }
-            telemetry::init(&settings);
+            telemetry::init_logs(&settings);
             let manifest = crate::ops::backup::take(&settings, &out).await?;
             let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
             println!(
@@ -215,7 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(data_dir) = data_dir {
                 settings.data_dir = data_dir;
             }
-            telemetry::init(&settings);
+            telemetry::init_logs(&settings);
             let restored = crate::ops::backup::restore::restore(&settings, &dir).await?;
             let m = &restored.manifest;
             println!(
@@ -244,7 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("configuration is valid\n{}", serde_json::to_string_pretty(&shown)?);
             Ok(())
         }
-        Command::Keys(KeysCommand::Generate { .. }) => Ok(()),
+        Command::Keys(KeysCommand::Generate { .. }) | Command::Doctor { .. } => Ok(()),
         Command::Media(MediaCommand::Reconcile {
             dry_run,
             min_age_secs,
@@ -253,7 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(dir) = data_dir {
                 settings.data_dir = dir;
             }
-            telemetry::init(&settings);
+            telemetry::init_logs(&settings);
             let db = Db::connect(&settings).await?;
             db.migrate().await?;
             let media = crate::media::storage::from_settings(&settings)?;
@@ -282,6 +306,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `rampart doctor`: the report on standard output; an error (exit 1) when anything failed.
+async fn doctor(
+    config: Option<&std::path::Path>,
+    timeout_secs: u64,
+    json: bool,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    // Settings that do not even parse leave nothing to check.
+    let mut settings = Settings::load_unvalidated(config)?;
+    if let Some(dir) = data_dir {
+        settings.data_dir = dir;
+    }
+    let report = crate::ops::doctor::run(&settings, Duration::from_secs(timeout_secs.max(1))).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    let failed = report.count(crate::ops::doctor::Status::Fail);
+    anyhow::ensure!(failed == 0, "{failed} check(s) failed");
+    Ok(())
 }
 
 async fn migrate_data(settings: &Settings, from: &str, to: &str, force: bool) -> anyhow::Result<()> {

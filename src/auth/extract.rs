@@ -89,6 +89,8 @@ impl FromRequestParts<AppState> for AuthUser {
             detail: "This endpoint needs a bearer token.",
         })?;
         let user = authenticate(token, state).await?;
+        // The request span's `user_id`, for its log lines and trace (an id, never a name or email).
+        tracing::Span::current().record("user_id", tracing::field::display(user.user_id));
         parts.extensions.insert(user.clone());
         Ok(user)
     }

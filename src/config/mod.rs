@@ -14,6 +14,7 @@ mod secret;
 mod server;
 mod storage;
 mod store;
+mod telemetry;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub use secret::{non_empty, redact_url};
 pub use server::{HttpSettings, LogFormat, LogSettings};
 pub use storage::{ImageKitSettings, LocalSettings, S3Settings, StorageDriver, StorageSettings};
 pub use store::{DatabaseSettings, RedisSettings};
+pub use telemetry::TelemetrySettings;
 
 /// Where Rampart runs: production refuses unsafe settings and logs JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +68,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub backup: BackupSettings,
     pub metrics: MetricsSettings,
+    pub telemetry: TelemetrySettings,
 }
 
 impl Default for Settings {
@@ -86,6 +89,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             backup: BackupSettings::default(),
             metrics: MetricsSettings::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -96,8 +100,15 @@ fn cores() -> usize {
 }
 
 impl Settings {
-    /// Loads defaults → `config_file` (if it exists) → environment.
+    /// Loads defaults → `config_file` (if it exists) → environment, and validates the result.
     pub fn load(config_file: Option<&Path>) -> anyhow::Result<Settings> {
+        let settings = Settings::load_unvalidated(config_file)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// `load` without `validate`: for `rampart doctor`, which reports the problems with the rest.
+    pub fn load_unvalidated(config_file: Option<&Path>) -> anyhow::Result<Settings> {
         let file = config_file
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("rampart.toml"));
@@ -111,7 +122,6 @@ impl Settings {
             .merge(Env::prefixed("RAMPART_").filter(is_setting).split("__"))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        settings.validate()?;
         Ok(settings)
     }
 
@@ -158,6 +168,7 @@ impl Settings {
         self.mail.check(self.env, &mut problems);
         self.backup.check(&self.data_dir, &mut problems);
         self.metrics.check(self.env, &mut problems);
+        self.telemetry.check(&mut problems);
         if self.posts.upload_body_limit() > self.http.body_limit_bytes {
             problems.push("http.body_limit_bytes must exceed posts.upload_limit_bytes by at least 64 KiB".to_owned());
         }
@@ -190,7 +201,7 @@ fn origin_of(addr: SocketAddr) -> String {
 
 /// Top-level keys that `RAMPART_*` variables may set. Other `RAMPART_*` variables (the test suite's
 /// `RAMPART_TEST_*`, `RAMPART_CONFIG`) are not settings and are left alone.
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "env",
     "bind",
     "data_dir",
@@ -206,6 +217,7 @@ const SECTIONS: [&str; 15] = [
     "mail",
     "backup",
     "metrics",
+    "telemetry",
 ];
 
 fn is_setting(key: &figment::value::UncasedStr) -> bool {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -25,12 +25,28 @@ use crate::metrics::http::HttpMetrics;
 pub async fn edge(State(metrics): State<Option<Arc<HttpMetrics>>>, req: Request, next: Next) -> Response {
     let observed = metrics.as_deref().map(|m| m.start(&req));
     let id = request_id::from_request(&req);
+    // The route template, never the query string: a mailed link's token must not reach a log line.
+    // `user_id` is filled in by the authentication extractor, `status` by the access log.
+    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
+        route = route.unwrap_or("unmatched"),
         path = %req.uri().path(),
+        user_id = tracing::field::Empty,
+        status = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
+    if crate::telemetry::exporting() && !span.is_disabled() {
+        span.record(
+            "otel.name",
+            format!("{} {}", req.method(), route.unwrap_or("unmatched")),
+        );
+        span.record("otel.kind", "server");
+    }
     let header = HeaderValue::from_str(&id).ok();
     let is_api = req.uri().path().starts_with("/api/");
     let work = async move {
@@ -69,6 +85,11 @@ fn security_headers(res: &mut Response, is_api: bool) {
 fn access_log(res: &Response, started: std::time::Instant) {
     let status = res.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let span = tracing::Span::current();
+    span.record("status", status);
+    if status >= 500 && crate::telemetry::exporting() {
+        span.record("otel.status_code", "error");
+    }
     if let Some(InternalCause(cause)) = res.extensions().get::<InternalCause>() {
         tracing::error!(status, elapsed_ms = ms, error = %cause, "request failed");
     } else if status >= 500 {

@@ -104,6 +104,31 @@ impl Transport {
         }
     }
 
+    /// Whether mail could leave now, without sending any: for SMTP a connection that gets through
+    /// TLS and authentication, for files a folder this process can write. For `rampart doctor`.
+    pub async fn check(&self) -> Result<String, SendError> {
+        match self {
+            Transport::File { dir } => {
+                let probe = dir.join(format!(".doctor-{}", uuid::Uuid::now_v7().simple()));
+                let written = tokio::fs::create_dir_all(dir)
+                    .await
+                    .and(tokio::fs::write(&probe, b"").await);
+                let _ = tokio::fs::remove_file(&probe).await;
+                written
+                    .map(|()| format!("files in {}", dir.display()))
+                    .map_err(|e| SendError::transient(format!("cannot write to {}: {e}", dir.display())))
+            }
+            Transport::Smtp(smtp) => match smtp.client.test_connection().await {
+                Ok(true) => Ok(format!("SMTP {}:{} accepted a connection", smtp.host, smtp.port)),
+                Ok(false) => Err(SendError::transient(format!(
+                    "smtp {}:{}: the server did not answer NOOP",
+                    smtp.host, smtp.port
+                ))),
+                Err(e) => Err(smtp.error(&e)),
+            },
+        }
+    }
+
     /// Closes pooled SMTP connections politely (QUIT); a no-op for files.
     pub async fn shutdown(&self) {
         if let Transport::Smtp(smtp) = self {

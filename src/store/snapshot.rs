@@ -1,6 +1,6 @@
-//! Whole-database questions the backup tools ask: a consistent copy of an SQLite file, the latest
-//! migration a file holds, and whether a PostgreSQL schema is empty. They work on a file or a
-//! connection of their own, never on the application's rows.
+//! Whole-database questions the backup tools and `rampart doctor` ask: a consistent copy of an SQLite
+//! file, the latest migration a file or a live database holds, and whether a PostgreSQL schema is
+//! empty. They never read or change the application's rows.
 
 use std::path::Path;
 use std::time::Duration;
@@ -54,4 +54,34 @@ pub async fn postgres_table_count(db: &Db) -> Result<i64, super::Error> {
         )
         .await?;
     Ok(tables)
+}
+
+/// The latest migration applied to a live database, `None` when none is (a new, empty database).
+/// Read-only; `rampart doctor` compares it with the binary's own.
+pub async fn applied_migration(db: &Db) -> Result<Option<i64>, super::Error> {
+    let mut ex = db;
+    let present: Option<(i64,)> = match db.backend() {
+        super::Backend::Sqlite => {
+            ex.fetch_optional(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                &[],
+            )
+            .await?
+        }
+        super::Backend::Postgres => {
+            ex.fetch_optional(
+                "SELECT CAST(1 AS BIGINT) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+                &[],
+            )
+            .await?
+        }
+    };
+    if present.is_none() {
+        return Ok(None);
+    }
+    let (version,): (Option<i64>,) = ex
+        .fetch_one("SELECT MAX(version) FROM _sqlx_migrations WHERE success", &[])
+        .await?;
+    Ok(version)
 }

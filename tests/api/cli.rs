@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 
 /// A `rampart` command isolated from the caller's environment: its own data folder as working
 /// directory (so no `rampart.toml` is found), no inherited `RAMPART_*` variables, and cheap Argon2.
-fn rampart(data_dir: &Path) -> Command {
+pub(crate) fn rampart(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("RAMPART_") {
@@ -47,7 +47,7 @@ fn create_admin(dir: &Path, username: &str, password: &str) -> Output {
     run_with_stdin(cmd, &format!("{password}\n"))
 }
 
-fn describe(out: &Output) -> String {
+pub(crate) fn describe(out: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
         out.status,

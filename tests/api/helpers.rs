@@ -197,9 +197,22 @@ impl Drop for PgDatabase {
     }
 }
 
+/// `TEST_LOG=1` prints the servers' log lines. `RAMPART_TEST_LOG_DIR` (set by `.ci/test`) keeps them as
+/// production writes them, JSON at `info` (Rampart's own at `debug`), in a file per test process, for
+/// the scan of the whole run (`log_scan.rs`).
 fn init_logs() {
-    if std::env::var("TEST_LOG").is_ok() {
-        rampart::telemetry::init(&Settings::default());
+    if let Some(dir) = std::env::var("RAMPART_TEST_LOG_DIR").ok().filter(|d| !d.is_empty()) {
+        std::fs::create_dir_all(&dir).expect("RAMPART_TEST_LOG_DIR can be created");
+        let path = std::path::Path::new(&dir).join(format!("api-{}.jsonl", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+        let writer = tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file));
+        rampart::telemetry::init_json_logs_to("info,rampart=debug", writer);
+    } else if std::env::var("TEST_LOG").is_ok() {
+        rampart::telemetry::init_logs(&Settings::default());
     }
 }
 

@@ -40,6 +40,14 @@ impl Instance {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
+        // Kept for the scan of the whole run's logs (`log_scan.rs`), as production writes them.
+        if let Some(logs) = std::env::var("RAMPART_TEST_LOG_DIR").ok().filter(|d| !d.is_empty()) {
+            std::fs::create_dir_all(&logs).unwrap();
+            let path = Path::new(&logs).join(format!("instance-{}-{port}.jsonl", std::process::id()));
+            cmd.env("RAMPART_LOG__LEVEL", "info")
+                .env("RAMPART_LOG__FORMAT", "json")
+                .stdout(std::fs::File::create(path).unwrap());
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -76,6 +84,21 @@ impl Instance {
             assert!(Instant::now() < deadline, "rampart not healthy in 30 s: {}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Asks the process to stop (SIGTERM), as an orchestrator would, and waits until it exits cleanly.
+    pub async fn terminate(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on our own child's pid; a process that already exited is reported as ESRCH.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("rampart stops within 30 s of SIGTERM")
+            .unwrap();
+        assert!(status.success(), "rampart exited with {status}: {}", self.log());
     }
 
     /// Kills the process at once (SIGKILL), as a crash would, and waits for it to go.

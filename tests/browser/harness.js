@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -52,7 +52,17 @@ export async function startServer({ env = {} } = {}) {
     ...(process.env.RAMPART_DEV_WEB_DIR ? { RAMPART_DEV_WEB_DIR: process.env.RAMPART_DEV_WEB_DIR } : {}),
     ...env,
   };
-  const child = spawn(BINARY, ['serve'], { env: serverEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  // With RAMPART_TEST_LOG_DIR (.ci/test sets it) the server logs as production does, JSON at info,
+  // into that folder, where the scan of the whole run looks for secrets (tests/api/log_scan.rs).
+  let output = 'inherit';
+  const logDir = process.env.RAMPART_TEST_LOG_DIR;
+  if (logDir) {
+    mkdirSync(logDir, { recursive: true });
+    output = openSync(join(logDir, `browser-${process.pid}-${port}.jsonl`), 'a');
+    serverEnv.RAMPART_LOG__LEVEL = 'info';
+    serverEnv.RAMPART_LOG__FORMAT = 'json';
+  }
+  const child = spawn(BINARY, ['serve'], { env: serverEnv, stdio: ['ignore', output, output] });
   let exited = null;
   child.on('exit', (code) => {
     exited = code;
