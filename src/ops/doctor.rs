@@ -459,24 +459,16 @@ async fn trace_export(settings: &Settings) -> Outcome {
     let Some(endpoint) = &settings.telemetry.otlp_endpoint else {
         return ok("off");
     };
-    let Some(authority) = endpoint
-        .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+    let parsed = reqwest::Url::parse(endpoint).ok();
+    let Some((host, port)) = parsed
+        .as_ref()
+        .and_then(|url| Some((url.host_str()?.to_owned(), url.port_or_known_default()?)))
     else {
-        return fail(format!("telemetry.otlp_endpoint {endpoint:?} is not an http(s) URL"));
+        return fail("telemetry.otlp_endpoint is not an http(s) URL with a host");
     };
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        authority.to_owned()
-    } else if endpoint.starts_with("https://") {
-        format!("{authority}:443")
-    } else {
-        format!("{authority}:80")
-    };
-    match tokio::net::TcpStream::connect(&with_port).await {
-        Ok(_) => ok(format!("OTLP/HTTP to {endpoint} (the collector accepts connections)")),
-        Err(e) => fail(format!("OTLP collector {with_port} refuses connections: {e}")),
+    // Only the host and port are shown: an endpoint URL may carry credentials.
+    match tokio::net::TcpStream::connect((host.as_str(), port)).await {
+        Ok(_) => ok(format!("OTLP/HTTP collector at {host}:{port} accepts connections")),
+        Err(e) => fail(format!("OTLP collector {host}:{port} refuses connections: {e}")),
     }
 }

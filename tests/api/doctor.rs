@@ -135,10 +135,14 @@ async fn every_unreachable_service_fails_by_name_and_no_secret_is_printed() {
     .env("RAMPART_MAIL__SMTP__SECURITY", "none")
     .env("RAMPART_MAIL__SMTP__USERNAME", "mailer")
     .env("RAMPART_MAIL__SMTP__PASSWORD", "smtp-secret-value")
-    .env("RAMPART_MAIL__SMTP__TIMEOUT_MS", "1000");
+    .env("RAMPART_MAIL__SMTP__TIMEOUT_MS", "1000")
+    .env(
+        "RAMPART_TELEMETRY__OTLP_ENDPOINT",
+        format!("http://127.0.0.1:{}", closed_port()),
+    );
     let (out, report) = doctor(cmd);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    for part in ["database", "redis", "storage", "mail"] {
+    for part in ["database", "redis", "storage", "mail", "trace export"] {
         assert_eq!(finding(&report, part).0, "fail", "{part}: {report:#}");
     }
     assert_eq!(finding(&report, "configuration").0, "ok", "{report:#}");
