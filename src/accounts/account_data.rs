@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -49,11 +50,11 @@ struct ExportedFactors {
 }
 
 #[derive(Serialize, ToSchema)]
-struct Export {
+struct Export<'a> {
     user: UserView,
     sessions: Vec<ExportedSession>,
     /// Every post, with links to its media.
-    posts: Vec<PostView>,
+    posts: Vec<PostView<'a>>,
     /// Security events about the account.
     events: Vec<ExportedEvent>,
     /// Second factors: whether an authenticator app is on, the recovery codes left, the passkeys.
@@ -65,7 +66,7 @@ struct Export {
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = Export), (status = 401, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.user_id))]
-async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result<Json<Export>> {
+async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result<Response> {
     let row = store::users::find_by_id(state.db(), user.user_id)
         .await?
         .ok_or(AppError::NotFound {
@@ -83,9 +84,11 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
             user_agent: s.user_agent,
         })
         .collect();
-    let mut posts = Vec::new();
-    for post in store::posts::by_author(state.db(), user.user_id).await? {
-        posts.push(post_view(state.media().as_ref(), &post).await?);
+    // The views borrow from the rows, so the rows are kept until the body is written.
+    let rows = store::posts::by_author(state.db(), user.user_id).await?;
+    let mut posts = Vec::with_capacity(rows.len());
+    for post in &rows {
+        posts.push(post_view(state.media().as_ref(), post).await?);
     }
     let filter = store::audit::ListFilter {
         kind: None,
@@ -118,7 +121,8 @@ async fn export_account(State(state): State<AppState>, user: AuthUser) -> Result
         factors,
         events,
         exported_at: rfc3339(crate::domain::now()),
-    }))
+    })
+    .into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

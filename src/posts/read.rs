@@ -94,8 +94,8 @@ impl From<UserPostsQuery> for FeedQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-struct FeedPage {
-    items: Vec<PostView>,
+struct FeedPage<'a> {
+    items: Vec<PostView<'a>>,
     /// Pass as `cursor` for the next (older) page; null at the end.
     next_cursor: Option<String>,
 }
@@ -117,7 +117,8 @@ fn search_words(q: &str) -> Vec<String> {
         .collect()
 }
 
-async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Json<FeedPage>> {
+/// The page as a response: its views borrow from the rows, which live only here.
+async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Response> {
     let limit = cursor::page_limit(q.limit)?;
     let before = q.cursor.as_deref().map(cursor::decode).transpose()?;
     let tag = match q.tag.as_deref() {
@@ -150,7 +151,7 @@ async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Js
     for row in &rows {
         items.push(post_view(state.media().as_ref(), row).await?);
     }
-    Ok(Json(FeedPage { items, next_cursor }))
+    Ok(Json(FeedPage { items, next_cursor }).into_response())
 }
 
 /// The feed, newest first, with filters and keyset pagination.
@@ -158,7 +159,7 @@ async fn page(state: &AppState, q: FeedQuery, author: Option<&str>) -> Result<Js
     responses((status = 200, body = FeedPage), (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(level = "debug", skip_all)]
-async fn list_feed(State(state): State<AppState>, AppQuery(q): AppQuery<FeedQuery>) -> Result<Json<FeedPage>> {
+async fn list_feed(State(state): State<AppState>, AppQuery(q): AppQuery<FeedQuery>) -> Result<Response> {
     page(&state, q, None).await
 }
 
@@ -170,7 +171,7 @@ async fn list_user_posts(
     State(state): State<AppState>,
     AppPath(username): AppPath<String>,
     AppQuery(q): AppQuery<UserPostsQuery>,
-) -> Result<Json<FeedPage>> {
+) -> Result<Response> {
     let name = Username::parse(&username).map_err(|_| AppError::NotFound {
         code: code::USER_NOT_FOUND,
         detail: "No such user.",

@@ -48,12 +48,6 @@ row! {
     }
 }
 
-impl PostRow {
-    pub fn tag_list(&self) -> Vec<String> {
-        self.tags.split_whitespace().map(str::to_owned).collect()
-    }
-}
-
 /// `SELECT … FROM posts p JOIN users u`, to which each query adds its conditions.
 static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(
