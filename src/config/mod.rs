@@ -161,6 +161,16 @@ impl Settings {
 
     /// Refuses settings that are invalid anywhere, and settings that are unsafe in production.
     pub fn validate(&self) -> anyhow::Result<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("refusing to start:\n  - {}", problems.join("\n  - "))
+        }
+    }
+
+    /// Every reason `validate` refuses these settings, one sentence each (`rampart doctor` lists them).
+    pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         self.auth.check(self.env, &mut problems);
         self.http.check(self.env, &mut problems);
@@ -179,11 +189,7 @@ impl Settings {
         if self.env == Environment::Production && !https {
             problems.push("public_origin must be https:// in production".to_owned());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            anyhow::bail!("refusing to start:\n  - {}", problems.join("\n  - "))
-        }
+        problems
     }
 }
 

@@ -148,18 +148,11 @@ fn fail(detail: impl Into<String>) -> Outcome {
 }
 
 fn configuration(settings: &Settings) -> Outcome {
-    match settings.validate() {
-        Ok(()) => ok(format!("valid for {}", env_name(settings.env))),
-        // The error lists every problem, one per line; keep them on one line here.
-        Err(e) => fail(
-            e.to_string()
-                .trim_start_matches("refusing to start:")
-                .split("\n  - ")
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
+    let problems = settings.problems();
+    if problems.is_empty() {
+        ok(format!("valid for {}", env_name(settings.env)))
+    } else {
+        fail(problems.join("; "))
     }
 }
 
@@ -423,10 +416,8 @@ fn backups(settings: &Settings) -> Outcome {
             Err(e) => return warn(format!("{e:#}: `rampart backup` needs it")),
         }
     }
-    if settings.backup.scheduled() {
-        let Some(dir) = &settings.backup.dir else {
-            return fail("backup.dir must be set when backup.every_secs is");
-        };
+    // A schedule without `backup.dir` is already a configuration problem.
+    if let (true, Some(dir)) = (settings.backup.scheduled(), &settings.backup.dir) {
         if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| writable(dir)) {
             return fail(format!("backup.dir {} is not writable: {e}", dir.display()));
         }

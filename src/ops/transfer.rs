@@ -250,7 +250,12 @@ impl Summary {
 /// Row counts are compared before committing, so a failed copy leaves the target as it was.
 pub async fn copy_all(source: &Db, target: &Db, force: bool, bar: &ProgressBar) -> anyhow::Result<Summary> {
     target.migrate().await.context("migrating the target's schema")?;
-    let (from_version, to_version) = (schema_version(source).await?, schema_version(target).await?);
+    let version = |db| async move {
+        crate::store::snapshot::applied_migration(db)
+            .await
+            .context("reading the applied migrations")
+    };
+    let (from_version, to_version) = (version(source).await?, version(target).await?);
     anyhow::ensure!(
         from_version == to_version,
         "the source's schema is at migration {from_version:?} but this rampart's is at {to_version:?}: \
@@ -331,15 +336,6 @@ pub async fn count_rows(tx: &mut Tx) -> anyhow::Result<Vec<(&'static str, u64)>>
         counts.push((table.name, u64::try_from(n).unwrap_or_default()));
     }
     Ok(counts)
-}
-
-/// The latest migration applied to `db`.
-pub async fn schema_version(mut db: &Db) -> anyhow::Result<Option<i64>> {
-    let (version,): (Option<i64>,) = db
-        .fetch_one("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE", &[])
-        .await
-        .context("reading the applied migrations (is this a Rampart database?)")?;
-    Ok(version)
 }
 
 /// Where `db` lives, to catch a copy from a database onto itself.

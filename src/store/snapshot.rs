@@ -1,4 +1,4 @@
-//! Whole-database questions the backup tools and `rampart doctor` ask: a consistent copy of an SQLite
+//! Whole-database questions the backup tools, `rampart migrate-data` and `rampart doctor` ask: a consistent copy of an SQLite
 //! file, the latest migration a file or a live database holds, and whether a PostgreSQL schema is
 //! empty. They never read or change the application's rows.
 

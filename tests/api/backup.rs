@@ -2,6 +2,7 @@
 //! uploads restores every post that was committed before it began, with the same image bytes; damaged,
 //! misplaced and too-new backups are refused; `serve` takes scheduled backups and keeps the newest.
 
+use crate::cli::describe;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
@@ -50,15 +51,6 @@ fn restore(from: &Path, data: &Path, extra: &[(&str, String)]) -> Output {
     let mut cmd = rampart(data.parent().unwrap(), extra);
     cmd.arg("restore").arg(from).arg("--data-dir").arg(data);
     cmd.output().expect("rampart runs")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn refused_with(out: &Output, words: &str) -> String {

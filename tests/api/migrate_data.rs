@@ -1,5 +1,6 @@
 //! `rampart migrate-data`: moving a SQLite-backed instance to PostgreSQL and back, row for row.
 
+use crate::cli::describe;
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -181,15 +182,6 @@ fn migrate_data(from: &str, to: &str, force: bool) -> Output {
         cmd.arg("--force");
     }
     cmd.output().expect("rampart runs")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `url` with a password, and that password: trust authentication ignores it, but it must not be shown.

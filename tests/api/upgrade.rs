@@ -47,7 +47,9 @@ async fn a_sqlite_database_from_the_previous_release_upgrades_and_keeps_its_rows
     })
     .await;
 
-    let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
+    let version = rampart::store::snapshot::applied_migration(app.state.db())
+        .await
+        .unwrap();
     assert_eq!(version, Some(7), "the upgrade applied every newer migration");
     let token = sign_in(&app, "oldadmin", "an old release passphrase").await;
     let me: Value = app.me(&token).await.json().await.unwrap();
@@ -180,7 +182,9 @@ async fn a_postgresql_database_from_the_previous_release_upgrades_and_keeps_its_
 
     let url = pg.url.clone();
     let app = spawn_app_with(move |s| s.database.url = Some(url.into())).await;
-    let version = rampart::ops::transfer::schema_version(app.state.db()).await.unwrap();
+    let version = rampart::store::snapshot::applied_migration(app.state.db())
+        .await
+        .unwrap();
     assert_eq!(version, Some(7));
     let counts = rampart::ops::transfer::count_rows(&mut app.state.db().begin().await.unwrap())
         .await

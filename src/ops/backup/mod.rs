@@ -113,7 +113,7 @@ fn prepare_out(out: &Path) -> anyhow::Result<()> {
 /// read just before the dump.
 async fn dump_postgres(settings: &Settings, url: &str, target: &Path) -> anyhow::Result<i64> {
     let db = Db::connect_url(url, 1, Duration::from_millis(settings.database.acquire_timeout_ms)).await?;
-    let version = crate::ops::transfer::schema_version(&db).await;
+    let version = store::snapshot::applied_migration(&db).await;
     db.close().await;
     let version = version?.context("the database has no migrations applied")?;
     let pg_dump = pg_tools::find("pg_dump", settings.backup.pg_dump.as_deref())?;

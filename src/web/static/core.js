@@ -26,6 +26,13 @@ export function el(tag, attrs, ...children) {
   return node;
 }
 
+// A settings panel: <section class="panel"> labelled by its <h2 id="<name>-title">, then `children`.
+// `extraClass` adds to `panel` (e.g. 'danger-zone').
+export function panel(name, title, extraClass, ...children) {
+  const id = name + '-title';
+  return el('section', { className: extraClass ? 'panel ' + extraClass : 'panel', 'aria-labelledby': id }, el('h2', { id }, title), ...children);
+}
+
 function append(node, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;

@@ -1,6 +1,6 @@
 // Second factors in the settings: the authenticator app (TOTP) with recovery codes, and passkeys
 // (WebAuthn). Enrolling, new codes and removing a passkey need a recent sign-in (step-up).
-import { el, api, sensitive, say, problemText, onSubmit, failed, field, jsonInit, factorBody, confirmDialog, UNREACHABLE } from './core.js';
+import { el, panel, api, sensitive, say, problemText, onSubmit, failed, field, jsonInit, factorBody, confirmDialog, UNREACHABLE } from './core.js';
 
 export const passkeysSupported = Boolean(window.PublicKeyCredential && navigator.credentials);
 
@@ -98,11 +98,11 @@ export function security(container) {
   );
 
   container.append(
-    el('section', { className: 'panel', 'aria-labelledby': 'mfa-title' }, el('h2', { id: 'mfa-title' }, 'Two-step sign-in'), status, enrol, enrolment, codes, manage),
-    el(
-      'section',
-      { className: 'panel', 'aria-labelledby': 'passkeys-title' },
-      el('h2', { id: 'passkeys-title' }, 'Passkeys'),
+    panel('mfa', 'Two-step sign-in', null, status, enrol, enrolment, codes, manage),
+    panel(
+      'passkeys',
+      'Passkeys',
+      null,
       el('p', { className: 'muted' }, 'Sign in with your fingerprint, face or device PIN instead of a password.'),
       passkeysSupported ? null : el('p', { className: 'muted', id: 'passkeys-unsupported' }, 'This browser cannot use passkeys.'),
       passkeyList,

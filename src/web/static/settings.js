@@ -1,6 +1,6 @@
 // The settings: profile, password and email, second factors, sessions (devices), export and deletion.
 import * as core from './core.js';
-import { el, api, sensitive, say, problemText, failed, onSubmit, field, jsonInit, confirmDialog, timeText, UNREACHABLE } from './core.js';
+import { el, panel, api, sensitive, say, problemText, failed, onSubmit, field, jsonInit, confirmDialog, timeText, UNREACHABLE } from './core.js';
 
 const SECTIONS = [
   ['profile', 'Profile'],
@@ -48,7 +48,7 @@ function profileSection(body) {
     field('Bio', { tag: 'textarea', name: 'bio', maxLength: 500, rows: 4, value: me.bio || '', id: 'profile-bio' }, 'Up to 500 characters.'),
     el('div', { className: 'actions' }, el('button', { type: 'submit' }, 'Save profile'), el('a', { href: '/u/' + encodeURIComponent(me.username), className: 'button secondary' }, 'View your profile'))
   );
-  body.append(el('section', { className: 'panel', 'aria-labelledby': 'profile-title' }, el('h2', { id: 'profile-title' }, 'Profile'), form));
+  body.append(panel('profile', 'Profile', null, form));
   onSubmit(form, async () => {
     const name = form.elements.display_name.value.trim();
     const res = await api('/api/v1/me', jsonInit('PATCH', { display_name: name || null, bio: form.elements.bio.value }));
@@ -77,8 +77,8 @@ function accountSection(body) {
     el('div', { className: 'actions' }, el('button', { type: 'submit' }, 'Change email'))
   );
   body.append(
-    el('section', { className: 'panel', 'aria-labelledby': 'password-title' }, el('h2', { id: 'password-title' }, 'Password'), password),
-    el('section', { className: 'panel', 'aria-labelledby': 'email-title' }, el('h2', { id: 'email-title' }, 'Email address'), email)
+    panel('password', 'Password', null, password),
+    panel('email', 'Email address', null, email)
   );
   onSubmit(password, async (form) => {
     const res = await api('/api/v1/me/password', jsonInit('POST', { current_password: form.elements.current_password.value, new_password: form.elements.new_password.value }));
@@ -111,10 +111,10 @@ function sessionsSection(body) {
   const list = el('ul', { id: 'session-list', className: 'rows', 'aria-busy': 'true' }, el('li', { className: 'muted' }, 'Loading…'));
   const all = el('button', { type: 'button', className: 'danger', id: 'sign-out-everywhere' }, 'Sign out everywhere');
   body.append(
-    el(
-      'section',
-      { className: 'panel', 'aria-labelledby': 'sessions-title' },
-      el('h2', { id: 'sessions-title' }, 'Sessions'),
+    panel(
+      'sessions',
+      'Sessions',
+      null,
       el('p', { className: 'muted' }, 'The devices signed in to your account. Sign out any you do not recognise.'),
       list,
       el('div', { className: 'actions' }, all)
@@ -181,20 +181,14 @@ function dataSection(body) {
     el('div', { className: 'actions' }, el('button', { type: 'submit', className: 'danger' }, 'Delete my account'))
   );
   body.append(
-    el(
-      'section',
-      { className: 'panel', 'aria-labelledby': 'export-title' },
-      el('h2', { id: 'export-title' }, 'Export'),
+    panel(
+      'export',
+      'Export',
+      null,
       el('p', { className: 'muted' }, 'A JSON file with your account, sessions, posts (with links to the images), security events and second factors.'),
       el('div', { className: 'actions' }, exportButton)
     ),
-    el(
-      'section',
-      { className: 'panel danger-zone', 'aria-labelledby': 'delete-title' },
-      el('h2', { id: 'delete-title' }, 'Delete your account'),
-      el('p', {}, 'Your account, posts and images are deleted for good. This cannot be undone.'),
-      del
-    )
+    panel('delete', 'Delete your account', 'danger-zone', el('p', {}, 'Your account, posts and images are deleted for good. This cannot be undone.'), del)
   );
 
   exportButton.addEventListener('click', async () => {
